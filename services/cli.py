@@ -1,0 +1,92 @@
+"""The `fulfillment` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from functools import partial
+
+from services.common.config import ConfigError, Settings
+from services.common.logs import configure_logging
+
+
+def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    from services.migrations import migrate_all
+
+    migrate_all(settings)
+    return 0
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from services.common.server import serve
+
+    if args.service == "inventory":
+        from services.inventory.app import build
+
+        addr = settings.inventory_addr
+    else:
+        from services.orders.app import build  # type: ignore[no-redef]
+
+        addr = settings.orders_addr
+    processes = args.processes or settings.server_processes
+    return serve(
+        args.service, addr, partial(build, settings),
+        processes=processes, grace=settings.shutdown_grace_s,
+    )
+
+
+def _codegen(_settings: Settings, _args: argparse.Namespace) -> int:
+    from services.common.codegen import main as codegen_main
+
+    codegen_main()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fulfillment",
+        description="Order fulfillment: inventory and orders gRPC services, lifecycle "
+        "worker, stale monitor, Envoy gateway. Configured through environment variables "
+        "(see README).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    migrate = commands.add_parser(
+        "migrate", help="create the database if missing and migrate every service's schema"
+    )
+    migrate.set_defaults(run=_migrate)
+
+    serve = commands.add_parser("serve", help="run one gRPC service in the foreground")
+    serve.add_argument("service", choices=["inventory", "orders"])
+    serve.add_argument(
+        "--processes", type=int, default=0,
+        help="server processes sharing the port via SO_REUSEPORT "
+        "(default: FULFILLMENT_SERVER_PROCESSES, 1)",
+    )
+    serve.set_defaults(run=_serve)
+
+    codegen = commands.add_parser(
+        "codegen", help="regenerate protobuf stubs and the Envoy descriptor set from protos/"
+    )
+    codegen.set_defaults(run=_codegen)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, service=getattr(args, "service", args.command))
+    run: Callable[[Settings, argparse.Namespace], int] = args.run
+    try:
+        return run(settings, args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Generate the protobuf/gRPC stubs (with .pyi) and Envoy's descriptor set from protos/.
+
+Both outputs are committed; tests/unit/test_codegen_fresh.py regenerates them into a
+temporary directory and fails when the committed copies are stale.
+Run: `uv run fulfillment codegen`.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PROTO_ROOT = REPO_ROOT / "protos"
+STUBS_PACKAGE = "services.common.proto"
+STUBS_DIR = REPO_ROOT / "services" / "common" / "proto"
+DESCRIPTOR_SET = REPO_ROOT / "gateway" / "fulfillment.pb"
+
+_IMPORT_RE = re.compile(r"^(from|import) fulfillment(\.| )", re.MULTILINE)
+
+
+def proto_files() -> list[Path]:
+    return sorted(PROTO_ROOT.rglob("*.proto"))
+
+
+def _include_dirs() -> list[str]:
+    import google.api  # googleapis-common-protos ships google/api and google/rpc protos
+
+    googleapis = Path(google.api.__path__[0]).parent.parent
+    well_known = resources.files("grpc_tools") / "_proto"
+    return [str(PROTO_ROOT), str(googleapis), str(well_known)]
+
+
+def _run_protoc(args: list[str]) -> None:
+    from grpc_tools import protoc
+
+    includes = [f"-I{d}" for d in _include_dirs()]
+    files = [str(p.relative_to(PROTO_ROOT)) for p in proto_files()]
+    code = protoc.main(["grpc_tools.protoc", *includes, *args, *files])
+    if code != 0:
+        raise SystemExit(f"protoc failed with exit code {code}")
+
+
+def _rewrite_imports(out_dir: Path) -> None:
+    """protoc emits `from fulfillment.x import y`; our stubs live under services.common.proto."""
+    for path in out_dir.rglob("*.py*"):
+        text = path.read_text()
+        new = _IMPORT_RE.sub(lambda m: f"{m.group(1)} {STUBS_PACKAGE}.fulfillment{m.group(2)}", text)
+        path.write_text(new)
+
+
+def _add_init_files(out_dir: Path) -> None:
+    for directory in [out_dir, *[p for p in out_dir.rglob("*") if p.is_dir()]]:
+        (directory / "__init__.py").touch()
+
+
+def generate(stubs_dir: Path, descriptor_set: Path) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_dir = Path(tmp)
+        _run_protoc(
+            [
+                f"--python_out={tmp_dir}",
+                f"--pyi_out={tmp_dir}",
+                f"--grpc_python_out={tmp_dir}",
+                f"--descriptor_set_out={tmp_dir / 'fulfillment.pb'}",
+                "--include_imports",
+            ]
+        )
+        descriptor_set.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(tmp_dir / "fulfillment.pb"), descriptor_set)
+        _rewrite_imports(tmp_dir)
+        _add_init_files(tmp_dir)
+        if stubs_dir.exists():
+            shutil.rmtree(stubs_dir)
+        shutil.copytree(tmp_dir, stubs_dir)
+
+
+def main() -> None:
+    generate(STUBS_DIR, DESCRIPTOR_SET)
+    print(f"wrote {STUBS_DIR.relative_to(REPO_ROOT)} and {DESCRIPTOR_SET.relative_to(REPO_ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

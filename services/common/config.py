@@ -1,0 +1,114 @@
+"""Configuration, read once from the environment into a frozen object and passed down."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import TypeVar
+
+T = TypeVar("T", int, float)
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/fulfillment"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+class ConfigError(ValueError):
+    """A configuration variable has a value we cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    inventory_database_url: str = DEFAULT_DATABASE_URL
+    orders_database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str = DEFAULT_REDIS_URL
+    inventory_addr: str = "127.0.0.1:50051"
+    orders_addr: str = "127.0.0.1:50052"
+    gateway_port: int = 8080
+    gateway_admin_port: int = 9901
+    step_delay_min_s: float = 1.0
+    step_delay_max_s: float = 3.0
+    stale_after_s: float = 60.0
+    sweep_interval_s: float = 10.0
+    stale_retries: int = 2
+    bulk_max_items: int = 10_000
+    grpc_deadline_s: float = 5.0
+    shutdown_grace_s: float = 10.0
+    server_processes: int = 1
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        database_url = env.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+        settings = cls(
+            database_url=database_url,
+            inventory_database_url=env.get("INVENTORY_DATABASE_URL") or database_url,
+            orders_database_url=env.get("ORDERS_DATABASE_URL") or database_url,
+            redis_url=env.get("REDIS_URL") or DEFAULT_REDIS_URL,
+            inventory_addr=env.get("INVENTORY_ADDR") or cls.inventory_addr,
+            orders_addr=env.get("ORDERS_ADDR") or cls.orders_addr,
+            gateway_port=_number(env, "GATEWAY_PORT", int, cls.gateway_port, minimum=1),
+            gateway_admin_port=_number(
+                env, "GATEWAY_ADMIN_PORT", int, cls.gateway_admin_port, minimum=1
+            ),
+            step_delay_min_s=_number(env, "FULFILLMENT_STEP_DELAY_MIN_S", float, 1.0),
+            step_delay_max_s=_number(env, "FULFILLMENT_STEP_DELAY_MAX_S", float, 3.0),
+            stale_after_s=_number(env, "FULFILLMENT_STALE_AFTER_S", float, 60.0),
+            sweep_interval_s=_number(
+                env, "FULFILLMENT_SWEEP_INTERVAL_S", float, 10.0, minimum=0.05
+            ),
+            stale_retries=_number(env, "FULFILLMENT_STALE_RETRIES", int, 2),
+            bulk_max_items=_number(env, "FULFILLMENT_BULK_MAX_ITEMS", int, 10_000, minimum=1),
+            grpc_deadline_s=_number(env, "FULFILLMENT_GRPC_DEADLINE_S", float, 5.0, minimum=0.1),
+            shutdown_grace_s=_number(env, "FULFILLMENT_SHUTDOWN_GRACE_S", float, 10.0),
+            server_processes=_number(env, "FULFILLMENT_SERVER_PROCESSES", int, 1, minimum=1),
+            log_level=(env.get("FULFILLMENT_LOG_LEVEL") or "INFO").upper(),
+        )
+        if settings.step_delay_max_s < settings.step_delay_min_s:
+            raise ConfigError(
+                "FULFILLMENT_STEP_DELAY_MAX_S must be >= FULFILLMENT_STEP_DELAY_MIN_S "
+                f"(got {settings.step_delay_max_s} < {settings.step_delay_min_s})"
+            )
+        return settings
+
+    def public_view(self) -> dict[str, object]:
+        """Settings with credentials masked, fit for logs and `fulfillment up` output."""
+        return {
+            f.name: redact_url(v) if f.name.endswith("_url") else v
+            for f in fields(self)
+            for v in [getattr(self, f.name)]
+        }
+
+
+def _number(
+    env: Mapping[str, str], name: str, kind: type[T], default: T, minimum: float = 0
+) -> T:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a {kind.__name__}, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {raw!r}")
+    return value
+
+
+def redact_url(url: str) -> str:
+    """Hide the password in a URL such as postgresql://user:secret@host/db."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user, has_password, _ = credentials.partition(":")
+    return f"{scheme}://{user}{':***' if has_password else ''}@{host}"
+
+
+def split_addr(addr: str) -> tuple[str, int]:
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError(f"address must look like host:port, got {addr!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)

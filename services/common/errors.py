@@ -1,0 +1,88 @@
+"""Domain error vocabulary shared by every service.
+
+Services raise these (or subclasses with names that say what went wrong, such as
+`InsufficientStock`); `grpc_errors` maps them to gRPC codes in one place. Nothing here
+imports grpc, so domain and service-layer code stays transport-free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    field: str
+    description: str
+
+
+@dataclass(frozen=True)
+class PreconditionViolation:
+    type: str
+    subject: str
+    description: str
+
+
+class DomainError(Exception):
+    """Base for errors a caller can act on; `message` is shown to people as is."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidArgument(DomainError):
+    def __init__(self, message: str, violations: list[FieldViolation] | None = None) -> None:
+        super().__init__(message)
+        self.violations = violations or []
+
+
+class NotFound(DomainError):
+    pass
+
+
+class AlreadyExists(DomainError):
+    pass
+
+
+class FailedPrecondition(DomainError):
+    def __init__(
+        self, message: str, violations: list[PreconditionViolation] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.violations = violations or []
+
+
+class Aborted(DomainError):
+    """A race was lost; retrying the call is safe."""
+
+
+class ResourceExhausted(DomainError):
+    pass
+
+
+class Unavailable(DomainError):
+    """A dependency (database, another service, the broker) cannot be reached."""
+
+
+@dataclass
+class Validator:
+    """Collects every field violation of a request so the caller sees them all at once."""
+
+    violations: list[FieldViolation] = field(default_factory=list)
+
+    def fail(self, field_path: str, description: str) -> None:
+        self.violations.append(FieldViolation(field_path, description))
+
+    def check(self, ok: bool, field_path: str, description: str) -> bool:
+        if not ok:
+            self.fail(field_path, description)
+        return ok
+
+    def raise_if_invalid(self) -> None:
+        if self.violations:
+            summary = "; ".join(f"{v.field}: {v.description}" for v in self.violations[:5])
+            more = len(self.violations) - 5
+            if more > 0:
+                summary += f"; and {more} more"
+            raise InvalidArgument(f"invalid request: {summary}", self.violations)

@@ -1,0 +1,172 @@
+"""The one place where exceptions become gRPC statuses (google.rpc.Status with details)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+from sqlalchemy import exc as sa_exc
+
+from services.common import errors
+from services.common.logs import log_event
+
+logger = logging.getLogger("fulfillment.errors")
+
+_CODES: list[tuple[type[errors.DomainError], grpc.StatusCode]] = [
+    (errors.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
+    (errors.NotFound, grpc.StatusCode.NOT_FOUND),
+    (errors.AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
+    (errors.FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.Aborted, grpc.StatusCode.ABORTED),
+    (errors.ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
+]
+
+# Errors from a downstream gRPC call that we pass through with their code; anything else
+# from downstream means our own request was wrong, which is a bug, not the caller's fault.
+_PASS_THROUGH = {
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.ABORTED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+}
+
+
+def _details(exc: errors.DomainError) -> list[any_pb2.Any]:
+    packed: list[any_pb2.Any] = []
+    if isinstance(exc, errors.InvalidArgument) and exc.violations:
+        detail = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                for v in exc.violations
+            ]
+        )
+        packed.append(_pack(detail))
+    if isinstance(exc, errors.FailedPrecondition) and exc.violations:
+        detail = error_details_pb2.PreconditionFailure(
+            violations=[
+                error_details_pb2.PreconditionFailure.Violation(
+                    type=v.type, subject=v.subject, description=v.description
+                )
+                for v in exc.violations
+            ]
+        )
+        packed.append(_pack(detail))
+    return packed
+
+
+def _pack(message: Any) -> any_pb2.Any:
+    holder = any_pb2.Any()
+    holder.Pack(message)
+    return holder
+
+
+def to_status_proto(exc: BaseException, method: str = "") -> status_pb2.Status:
+    """Translate any exception into a google.rpc.Status fit to show the caller."""
+    if isinstance(exc, errors.DomainError):
+        code = next(c for cls, c in _CODES if isinstance(exc, cls))
+        return status_pb2.Status(
+            code=code.value[0], message=exc.message, details=_details(exc)
+        )
+    if isinstance(exc, grpc.aio.AioRpcError | grpc.RpcError) and hasattr(exc, "code"):
+        downstream = exc.code()
+        if downstream in _PASS_THROUGH:
+            return status_pb2.Status(
+                code=downstream.value[0],
+                message=f"a dependency did not answer: {exc.details()}",
+            )
+    if _is_database_unreachable(exc):
+        return status_pb2.Status(
+            code=code_pb2.UNAVAILABLE,
+            message="the database is unavailable; retry later",
+        )
+    incident = uuid.uuid4().hex[:12]
+    logger.exception(
+        "unexpected error", extra={"fields": {"method": method, "incident": incident}}
+    )
+    return status_pb2.Status(
+        code=code_pb2.INTERNAL, message=f"internal error (incident {incident}); see server logs"
+    )
+
+
+def _is_database_unreachable(exc: BaseException) -> bool:
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError):
+        return True
+    return isinstance(exc, ConnectionError | OSError) and not isinstance(exc, FileNotFoundError)
+
+
+async def abort_with(context: grpc.aio.ServicerContext, exc: BaseException, method: str) -> None:
+    status = rpc_status.to_status(to_status_proto(exc, method))
+    if status.code is not grpc.StatusCode.INTERNAL:
+        log_event(logger, "rpc_error", method=method, code=status.code.name, message=status.details)
+    await context.abort(status.code, status.details, status.trailing_metadata)
+
+
+class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
+    """Wraps every handler so no exception reaches the caller as a traceback."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        method = handler_call_details.method
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                _wrap_unary(handler.unary_unary, method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                _wrap_stream(handler.unary_stream, method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                _wrap_unary(handler.stream_unary, method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return grpc.stream_stream_rpc_method_handler(
+            _wrap_stream(handler.stream_stream, method),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+def _wrap_unary(behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
+    async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await behavior(request, context)
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:
+            await abort_with(context, exc, method)
+
+    return wrapped
+
+
+def _wrap_stream(behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
+    async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        try:
+            async for response in behavior(request, context):
+                yield response
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:
+            await abort_with(context, exc, method)
+
+    return wrapped

@@ -1,0 +1,50 @@
+"""Structured logging: one JSON object per line, extra fields under `fields`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+_configured = False
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, service: str | None = None) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            **({"service": self.service} if self.service else {}),
+            "msg": record.getMessage(),
+        }
+        payload.update(getattr(record, "fields", None) or {})
+        if record.exc_info:
+            payload["exc"] = self.formatException(record.exc_info)
+        return json.dumps(payload, default=str)
+
+
+def configure_logging(level: str = "INFO", service: str | None = None) -> None:
+    global _configured
+    root = logging.getLogger()
+    if _configured:
+        root.setLevel(level)
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter(service))
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
+    _configured = True
+
+
+def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **fields: Any) -> None:
+    """Log one structured line: `event` as the message, `fields` as top-level keys."""
+    logger.log(level, event, extra={"fields": fields})

@@ -1,0 +1,150 @@
+"""gRPC server bootstrap shared by every service.
+
+Every server gets grpc.health.v1, server reflection, the error-mapping interceptor and
+graceful shutdown: on SIGTERM/SIGINT health flips to NOT_SERVING, new RPCs are refused,
+in-flight RPCs get `shutdown_grace_s` to finish, then the process exits 0.
+
+Servers are grpc.aio (one event loop per process): WatchOrder streams cost a coroutine,
+not a thread, and database I/O (asyncpg) never blocks other RPCs. To use more cores a
+service runs several such processes on one port (SO_REUSEPORT, see `serve`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from services.common.grpc_errors import ErrorMappingInterceptor
+from services.common.logs import log_event
+
+logger = logging.getLogger("fulfillment.server")
+
+SERVER_OPTIONS = [
+    ("grpc.so_reuseport", 1),
+    ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+]
+
+
+@dataclass
+class ServiceParts:
+    """What a service contributes to a server: its servicers and what to close at stop."""
+
+    register: Callable[[grpc.aio.Server], Sequence[str]]
+    close: Callable[[], Awaitable[None]] | None = None
+    on_stopping: list[Callable[[], None]] = field(default_factory=list)
+
+
+@dataclass
+class RunningServer:
+    server: grpc.aio.Server
+    port: int
+    health: health.aio.HealthServicer
+    parts: ServiceParts
+
+    async def stop(self, grace: float) -> None:
+        await self.health.enter_graceful_shutdown()
+        for hook in self.parts.on_stopping:
+            hook()
+        await self.server.stop(grace)
+        if self.parts.close is not None:
+            await self.parts.close()
+
+
+async def start_server(addr: str, parts: ServiceParts) -> RunningServer:
+    """Bind `addr` (port 0 picks a free port), start serving, and report SERVING."""
+    server = grpc.aio.server(interceptors=[ErrorMappingInterceptor()], options=SERVER_OPTIONS)
+    names = list(parts.register(server))
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+        server,
+    )
+    try:
+        port = server.add_insecure_port(addr)
+    except RuntimeError as exc:
+        raise OSError(f"cannot listen on {addr}: {exc}") from None
+    await server.start()
+    for name in ["", *names]:
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return RunningServer(server, port, health_servicer, parts)
+
+
+async def serve_until_signalled(
+    name: str, addr: str, build: Callable[[], Awaitable[ServiceParts]], grace: float
+) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    parts = await build()
+    running = await start_server(addr, parts)
+    log_event(logger, "serving", service=name, addr=addr, port=running.port, pid=os.getpid())
+    await stop.wait()
+    log_event(logger, "draining", service=name, grace_s=grace, pid=os.getpid())
+    await running.stop(grace)
+    log_event(logger, "stopped", service=name, pid=os.getpid())
+
+
+def serve(
+    name: str,
+    addr: str,
+    build: Callable[[], Awaitable[ServiceParts]],
+    *,
+    processes: int = 1,
+    grace: float = 10.0,
+) -> int:
+    """Run the service in the foreground until SIGTERM/SIGINT; returns the exit code.
+
+    With processes > 1 the parent forks that many children, each with its own event loop,
+    engine and server bound to the same port through SO_REUSEPORT (the kernel spreads
+    connections across them); nothing gRPC-related exists before the fork.
+    """
+    if processes <= 1:
+        asyncio.run(serve_until_signalled(name, addr, build, grace))
+        return 0
+    children: list[int] = []
+    for _ in range(processes):
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                asyncio.run(serve_until_signalled(name, addr, build, grace))
+            except BaseException:
+                logger.exception("server process failed")
+                code = 1
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        children.append(pid)
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            try:
+                os.kill(child, signum)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    worst = 0
+    for child in children:
+        _, status = os.waitpid(child, 0)
+        worst = max(worst, os.waitstatus_to_exitcode(status) if status else 0)
+    return 1 if worst else 0
+
+
+def fail_startup(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)

@@ -1,0 +1,95 @@
+"""Fixtures shared by every tier: a private database and Redis db per test run."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import psycopg2
+import pytest
+import redis
+
+from services.common.config import Settings
+from services.migrations import migrate_all
+
+ADMIN_DSN = os.environ.get("FULFILLMENT_TEST_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_BASE = os.environ.get("FULFILLMENT_TEST_REDIS", "redis://127.0.0.1:6379")
+_REDIS_LOCK_KEY = "fulfillment:test-run-lock"
+
+
+def _database_url(name: str) -> str:
+    base, _, _ = ADMIN_DSN.rpartition("/")
+    return f"{base}/{name}"
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A database of our own for this test run, migrated, dropped at the end."""
+    name = f"fulfillment_test_{uuid.uuid4().hex[:10]}"
+    url = _database_url(name)
+    migrate_all(replace(Settings.from_env({}), inventory_database_url=url, orders_database_url=url))
+    yield url
+    conn = psycopg2.connect(ADMIN_DSN)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    conn.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A Redis db number no other test run holds, flushed before and after."""
+    token = uuid.uuid4().hex
+    for db in range(1, 16):
+        client = redis.Redis.from_url(f"{REDIS_BASE}/{db}")
+        if client.set(_REDIS_LOCK_KEY, token, nx=True, ex=3600):
+            for key in client.scan_iter():
+                if key != _REDIS_LOCK_KEY.encode():
+                    client.delete(key)
+            yield f"{REDIS_BASE}/{db}"
+            client.flushdb()
+            client.close()
+            return
+        client.close()
+    pytest.fail("no free Redis db number (1-15) for this test run")
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, redis_url: str) -> Settings:
+    """Configuration for in-process servers: private stores, port 0, no step delays."""
+    return replace(
+        Settings.from_env({}),
+        database_url=database_url,
+        inventory_database_url=database_url,
+        orders_database_url=database_url,
+        redis_url=redis_url,
+        inventory_addr="127.0.0.1:0",
+        orders_addr="127.0.0.1:0",
+        step_delay_min_s=0.0,
+        step_delay_max_s=0.0,
+        shutdown_grace_s=2.0,
+    )
+
+
+@pytest.fixture(scope="session")
+def service_env(database_url: str, redis_url: str) -> dict[str, str]:
+    """Environment for `fulfillment ...` subprocesses pointed at this run's stores."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FULFILLMENT_", "GATEWAY_"))}
+    env.update(
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        FULFILLMENT_STEP_DELAY_MIN_S="0",
+        FULFILLMENT_STEP_DELAY_MAX_S="0",
+        PYTHONUNBUFFERED="1",
+    )
+    env.pop("INVENTORY_DATABASE_URL", None)
+    env.pop("ORDERS_DATABASE_URL", None)
+    return env
+
+
+@pytest.fixture
+def log_dir(tmp_path: Path) -> Path:
+    return tmp_path

@@ -1,0 +1,157 @@
+"""Test support: real servers on port 0, subprocesses that are always stopped, waits."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.common.server import RunningServer, ServiceParts, start_server
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
+
+
+def wait_until(
+    predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02, what: str = ""
+) -> T:
+    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last_error: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = predicate()
+            if result:
+                return result
+        except Exception as exc:  # the condition may raise until the system is ready
+            last_error = exc
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what or predicate}: {last_error!r}")
+
+
+class BackgroundServer:
+    """A real grpc.aio server on a loopback port, run on its own event loop thread."""
+
+    def __init__(self, build: Callable[[], Awaitable[ServiceParts]]) -> None:
+        self._build = build
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self.running: RunningServer | None = None
+
+    @property
+    def addr(self) -> str:
+        assert self.running is not None
+        return f"127.0.0.1:{self.running.port}"
+
+    def start(self) -> BackgroundServer:
+        self._thread.start()
+        self.running = self.call(self._start())
+        return self
+
+    async def _start(self) -> RunningServer:
+        return await start_server("127.0.0.1:0", await self._build())
+
+    def call(self, coro: Awaitable[T], timeout: float = 30) -> T:
+        """Run a coroutine on the server's loop (e.g. to reach its engine) and wait for it."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)  # type: ignore[arg-type]
+
+    def stop(self, grace: float = 1.0) -> None:
+        if self.running is not None:
+            self.call(self.running.stop(grace))
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class Process:
+    """A child process whose output goes to a log file; always killed on exit."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.args = args
+        self.log_path = log_path
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.popen = subprocess.Popen(
+            args, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT, start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def signal(self, sig: int) -> None:
+        if self.popen.poll() is None:
+            os.kill(self.popen.pid, sig)
+
+    def wait(self, timeout: float) -> int:
+        return self.popen.wait(timeout)
+
+    def stop(self, timeout: float = 15) -> int | None:
+        """SIGTERM, then SIGKILL of the whole process group if it does not exit in time."""
+        if self.popen.poll() is None:
+            self.signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.popen.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+        self._log.close()
+        return self.popen.returncode
+
+    def __enter__(self) -> Process:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def fulfillment_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "services.cli", *args]
+
+
+def health_status(addr: str, service: str = "", timeout: float = 1.0) -> Any:
+    with grpc.insecure_channel(addr) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        return stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout).status
+
+
+def wait_healthy(addr: str, timeout: float = 20.0, service: str = "") -> None:
+    wait_until(
+        lambda: health_status(addr, service) == health_pb2.HealthCheckResponse.SERVING,
+        timeout=timeout, what=f"{addr} to report SERVING",
+    )
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
