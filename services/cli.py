@@ -12,9 +12,16 @@ from services.common.logs import configure_logging
 
 
 def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
-    from services.migrations import migrate_all
+    from services.migrations import DatabaseUnreachable, migrate_all
 
-    migrate_all(settings)
+    try:
+        migrate_all(settings)
+    except DatabaseUnreachable as exc:
+        print(
+            f"error: {exc}\nStart PostgreSQL (README: Requirements) or point DATABASE_URL at it.",
+            file=sys.stderr,
+        )
+        return 2
     return 0
 
 
