@@ -43,6 +43,16 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     )
 
 
+def _gateway(settings: Settings, _args: argparse.Namespace) -> int:
+    from services.gateway import run_gateway
+
+    try:
+        return run_gateway(settings)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
 def _codegen(_settings: Settings, _args: argparse.Namespace) -> int:
     from services.common.codegen import main as codegen_main
 
@@ -72,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: FULFILLMENT_SERVER_PROCESSES, 1)",
     )
     serve.set_defaults(run=_serve)
+
+    gateway = commands.add_parser(
+        "gateway", help="run Envoy (HTTP/JSON transcoding and gRPC) on GATEWAY_PORT"
+    )
+    gateway.set_defaults(run=_gateway)
 
     codegen = commands.add_parser(
         "codegen", help="regenerate protobuf stubs and the Envoy descriptor set from protos/"
