@@ -53,6 +53,12 @@ def _gateway(settings: Settings, _args: argparse.Namespace) -> int:
         return 2
 
 
+def _up(settings: Settings, args: argparse.Namespace) -> int:
+    from services.stack import run_up
+
+    return run_up(settings, args.workers, out=lambda line: print(line, flush=True))
+
+
 def _codegen(_settings: Settings, _args: argparse.Namespace) -> int:
     from services.common.codegen import main as codegen_main
 
@@ -68,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(see README).",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = commands.add_parser(
+        "up", help="run the whole stack in the foreground (migrate, services, worker, "
+        "monitor, Envoy); Ctrl-C stops it all"
+    )
+    up.add_argument("--workers", type=int, default=2, help="lifecycle worker concurrency")
+    up.set_defaults(run=_up)
 
     migrate = commands.add_parser(
         "migrate", help="create the database if missing and migrate every service's schema"

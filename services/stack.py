@@ -1,0 +1,244 @@
+"""`fulfillment up`: the whole stack in the foreground, stopped as one on Ctrl-C/SIGTERM.
+
+Order of start: preflight (PostgreSQL, Redis reachable) -> migrate -> inventory -> orders
+-> worker -> monitor -> Envoy, each waited on until healthy. Children run in their own
+process groups with a parent-death signal, so nothing outlives `up`, even on `kill -9`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import grpc
+import psycopg2
+import redis
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.common.channels import dial_addr
+from services.common.config import Settings, redact_url
+from services.migrations import DatabaseUnreachable, migrate_all
+
+_COLORS = ["36", "35", "33", "32", "34", "31"]
+_PR_SET_PDEATHSIG = 1
+
+
+class StackError(RuntimeError):
+    """Something the person running `up` must fix; the message says what and how."""
+
+
+def _die_with_parent() -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass
+class Child:
+    name: str
+    args: list[str]
+    ready: Callable[[], bool]
+    process: subprocess.Popen[bytes] | None = None
+    tail: list[str] = field(default_factory=list)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+def check_postgres(url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(url).set(drivername="postgresql", database="postgres")
+    try:
+        psycopg2.connect(admin.render_as_string(hide_password=False), connect_timeout=3).close()
+    except psycopg2.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "no answer"
+        raise StackError(
+            f"PostgreSQL is not reachable at {redact_url(url)} ({reason}).\n"
+            "  Start it, e.g. `pg_ctlcluster 15 main start` (Debian), "
+            "`brew services start postgresql` (macOS), or\n"
+            "  `docker run -d -p 5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust postgres:16`;\n"
+            "  or point DATABASE_URL at a running server."
+        ) from None
+
+
+def check_redis(url: str) -> None:
+    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        raise StackError(
+            f"Redis is not reachable at {redact_url(url)} ({exc}).\n"
+            "  Start it, e.g. `redis-server --daemonize yes`, `brew services start redis`, or\n"
+            "  `docker run -d -p 6379:6379 redis:7`; or point REDIS_URL at a running server."
+        ) from None
+    finally:
+        client.close()
+
+
+def grpc_serving(addr: str) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            with grpc.insecure_channel(dial_addr(addr)) as channel:
+                reply = health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=1
+                )
+            return reply.status == health_pb2.HealthCheckResponse.SERVING
+        except grpc.RpcError:
+            return False
+
+    return check
+
+
+def http_answers(url: str) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return True
+        except urllib.error.HTTPError:
+            return True  # any HTTP answer means the listener is up
+        except (urllib.error.URLError, OSError):
+            return False
+
+    return check
+
+
+def log_line_seen(child_name: str, needle: str, stack: Stack) -> Callable[[], bool]:
+    return lambda: any(needle in line for line in stack.child(child_name).tail)
+
+
+class Stack:
+    def __init__(self, settings: Settings, workers: int, out: Callable[[str], None]) -> None:
+        self.settings = settings
+        self.out = out
+        self.children: list[Child] = []
+        self._lock = threading.Lock()
+        command = [sys.executable, "-m", "services.cli"]
+        gateway_url = f"http://127.0.0.1:{settings.gateway_port}/"
+        self.children = [
+            Child("inventory", [*command, "serve", "inventory"], grpc_serving(settings.inventory_addr)),
+            Child("orders", [*command, "serve", "orders"], grpc_serving(settings.orders_addr)),
+            Child("worker", [*command, "worker", "--concurrency", str(workers)], lambda: True),
+            Child("monitor", [*command, "monitor"], lambda: True),
+            Child("gateway", [*command, "gateway"], http_answers(gateway_url)),
+        ]
+        self.children[2].ready = log_line_seen("worker", "ready", self)
+        self.children[3].ready = log_line_seen("monitor", "monitor_started", self)
+
+    def child(self, name: str) -> Child:
+        return next(c for c in self.children if c.name == name)
+
+    def _pump(self, child: Child, color: str) -> None:
+        assert child.process is not None and child.process.stdout is not None
+        prefix = f"\033[{color}m{child.name:>9} |\033[0m " if sys.stdout.isatty() else f"{child.name:>9} | "
+        for raw in child.process.stdout:
+            line = raw.decode(errors="replace").rstrip()
+            with self._lock:
+                child.tail = [*child.tail[-199:], line]
+                self.out(prefix + line)
+
+    def start(self, child: Child, color: str, timeout: float = 60) -> None:
+        child.process = subprocess.Popen(
+            child.args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        threading.Thread(target=self._pump, args=(child, color), daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not child.alive():
+                raise StackError(f"{child.name} exited during startup (see its log lines above)")
+            if child.ready():
+                return
+            time.sleep(0.1)
+        raise StackError(f"{child.name} did not become ready within {timeout:.0f}s")
+
+    def crashed(self) -> Child | None:
+        return next((c for c in self.children if c.process is not None and not c.alive()), None)
+
+    def stop(self, grace: float) -> None:
+        """SIGTERM in reverse start order, so the front door closes first; then SIGKILL."""
+        for child in reversed(self.children):
+            if child.alive():
+                assert child.process is not None
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.process.pid, signal.SIGTERM)
+                try:
+                    child.process.wait(grace)
+                except subprocess.TimeoutExpired:
+                    self.out(f"up: {child.name} did not stop within {grace:.0f}s; killing it")
+        for child in self.children:
+            if child.process is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.process.pid, signal.SIGKILL)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    child.process.wait(5)
+
+
+def run_up(settings: Settings, workers: int, out: Callable[[str], None] = print) -> int:
+    stop_requested = threading.Event()
+
+    def request_stop(_signum: int, _frame: object) -> None:
+        stop_requested.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    stack = Stack(settings, workers, out)
+    try:
+        check_postgres(settings.inventory_database_url)
+        if settings.orders_database_url != settings.inventory_database_url:
+            check_postgres(settings.orders_database_url)
+        check_redis(settings.redis_url)
+        out("up: migrating")
+        try:
+            migrate_all(settings)
+        except DatabaseUnreachable as exc:
+            raise StackError(str(exc)) from None
+        for index, child in enumerate(stack.children):
+            if stop_requested.is_set():
+                break
+            out(f"up: starting {child.name}")
+            stack.start(child, _COLORS[index % len(_COLORS)])
+        if not stop_requested.is_set():
+            out(_banner(settings, workers))
+        while not stop_requested.wait(0.5):
+            crashed = stack.crashed()
+            if crashed is not None:
+                raise StackError(f"{crashed.name} exited unexpectedly; stopping the stack")
+        out("up: stopping")
+        return 0
+    except StackError as exc:
+        out(f"up: error: {exc}")
+        return 1
+    finally:
+        stack.stop(settings.shutdown_grace_s)
+        out("up: stopped")
+
+
+def _banner(settings: Settings, workers: int) -> str:
+    port = settings.gateway_port
+    return "\n".join(
+        [
+            "up: ready",
+            f"  gateway (HTTP/JSON + gRPC)  http://127.0.0.1:{port}   e.g. curl http://127.0.0.1:{port}/v1/products",
+            f"  gateway admin               http://127.0.0.1:{settings.gateway_admin_port}",
+            f"  inventory gRPC              {settings.inventory_addr}",
+            f"  orders gRPC                 {settings.orders_addr}",
+            f"  worker                      concurrency {workers}, broker {redact_url(settings.redis_url)}",
+            f"  monitor                     sweep every {settings.sweep_interval_s:g}s",
+            f"  database                    {redact_url(settings.database_url)}",
+            "  Ctrl-C stops everything.",
+        ]
+    )
