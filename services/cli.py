@@ -59,6 +59,23 @@ def _up(settings: Settings, args: argparse.Namespace) -> int:
     return run_up(settings, args.workers, out=lambda line: print(line, flush=True))
 
 
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    import grpc
+
+    from services.demo import run_demo
+
+    try:
+        result = run_demo(settings, count=args.orders, timeout=args.timeout)
+    except grpc.RpcError as exc:
+        print(
+            f"error: the stack did not answer ({exc.code().name}: {exc.details()}); "
+            "is `fulfillment up` running?",
+            file=sys.stderr,
+        )
+        return 2
+    return 0 if result.finished else 1
+
+
 def _codegen(_settings: Settings, _args: argparse.Namespace) -> int:
     from services.common.codegen import main as codegen_main
 
@@ -100,6 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
         "gateway", help="run Envoy (HTTP/JSON transcoding and gRPC) on GATEWAY_PORT"
     )
     gateway.set_defaults(run=_gateway)
+
+    demo = commands.add_parser(
+        "demo", help="seed products, submit a bulk of orders and show them reach an end "
+        "(needs a running `fulfillment up`)"
+    )
+    demo.add_argument("--orders", type=int, default=40, help="how many orders to submit")
+    demo.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for all to finish")
+    demo.set_defaults(run=_demo)
 
     codegen = commands.add_parser(
         "codegen", help="regenerate protobuf stubs and the Envoy descriptor set from protos/"

@@ -94,8 +94,15 @@ def envoy_command(config_path: Path, base_id: int | None = None) -> list[str]:
         )
     # --base-id keeps several Envoys on one machine (tests, `up` next to a dev gateway)
     # from fighting over the same shared-memory region.
-    args = [binary, "-c", str(config_path), "--log-level", "warn",
-            "--base-id", str(base_id if base_id is not None else os.getpid() % 60000)]
+    args = [
+        binary,
+        "-c",
+        str(config_path),
+        "--log-level",
+        "warn",
+        "--base-id",
+        str(base_id if base_id is not None else os.getpid() % 60000),
+    ]
     return args
 
 
@@ -116,7 +123,8 @@ def run_gateway(settings: Settings) -> int:
         print(
             f"gateway: HTTP/JSON and gRPC on 0.0.0.0:{settings.gateway_port}, "
             f"admin on 127.0.0.1:{settings.gateway_admin_port}",
-            file=sys.stderr, flush=True,
+            file=sys.stderr,
+            flush=True,
         )
         code = process.wait()
         # Envoy exits 0 on SIGTERM; treat signal deaths as a clean stop we asked for.

@@ -125,7 +125,9 @@ class Stack:
         command = [sys.executable, "-m", "services.cli"]
         gateway_url = f"http://127.0.0.1:{settings.gateway_port}/"
         self.children = [
-            Child("inventory", [*command, "serve", "inventory"], grpc_serving(settings.inventory_addr)),
+            Child(
+                "inventory", [*command, "serve", "inventory"], grpc_serving(settings.inventory_addr)
+            ),
             Child("orders", [*command, "serve", "orders"], grpc_serving(settings.orders_addr)),
             Child("worker", [*command, "worker", "--concurrency", str(workers)], lambda: True),
             Child("monitor", [*command, "monitor"], lambda: True),
@@ -139,7 +141,11 @@ class Stack:
 
     def _pump(self, child: Child, color: str) -> None:
         assert child.process is not None and child.process.stdout is not None
-        prefix = f"\033[{color}m{child.name:>9} |\033[0m " if sys.stdout.isatty() else f"{child.name:>9} | "
+        prefix = (
+            f"\033[{color}m{child.name:>9} |\033[0m "
+            if sys.stdout.isatty()
+            else f"{child.name:>9} | "
+        )
         for raw in child.process.stdout:
             line = raw.decode(errors="replace").rstrip()
             with self._lock:
