@@ -1,0 +1,95 @@
+"""Reads and writes of inventory.reservations and reservation_items, in the caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.inventory.adapters.tables import reservation_items, reservations
+from services.inventory.domain.reservations import (
+    Reservation,
+    ReservationLine,
+    ReservationStatus,
+    Shortfall,
+)
+
+
+async def claim_order(conn: AsyncConnection, order_id: str, status: ReservationStatus) -> bool:
+    """Create the order's reservation row with `status`; False when it already existed.
+
+    INSERT ... ON CONFLICT DO NOTHING is the per-order lock: a concurrent claim of the same
+    order waits until this transaction ends, then sees the row and backs off.
+    """
+    statement = (
+        insert(reservations)
+        .values(order_id=order_id, status=status.value)
+        .on_conflict_do_nothing(index_elements=[reservations.c.order_id])
+        .returning(reservations.c.order_id)
+    )
+    return (await conn.execute(statement)).first() is not None
+
+
+async def get_reservation(
+    conn: AsyncConnection, order_id: str, *, for_update: bool = False
+) -> Reservation | None:
+    statement = select(reservations).where(reservations.c.order_id == order_id)
+    if for_update:
+        statement = statement.with_for_update()
+    row = (await conn.execute(statement)).first()
+    if row is None:
+        return None
+    shortfalls = tuple(
+        Shortfall(s["product_id"], s["requested"], s["available"]) for s in row.shortfalls or []
+    )
+    lines = await _lines(conn, order_id)
+    return Reservation(row.order_id, ReservationStatus(row.status), lines, shortfalls)
+
+
+async def add_lines(
+    conn: AsyncConnection, order_id: str, lines: Sequence[ReservationLine]
+) -> None:
+    await conn.execute(
+        insert(reservation_items),
+        [
+            {"order_id": order_id, "product_id": line.product_id, "quantity": line.quantity}
+            for line in lines
+        ],
+    )
+
+
+async def mark_rejected(
+    conn: AsyncConnection, order_id: str, shortfalls: Sequence[Shortfall]
+) -> None:
+    await _set_status(
+        conn, order_id, ReservationStatus.REJECTED,
+        shortfalls=[
+            {"product_id": s.product_id, "requested": s.requested, "available": s.available}
+            for s in shortfalls
+        ],
+    )
+
+
+async def mark_released(conn: AsyncConnection, order_id: str) -> None:
+    await _set_status(conn, order_id, ReservationStatus.RELEASED)
+
+
+async def _set_status(
+    conn: AsyncConnection, order_id: str, status: ReservationStatus, **values: object
+) -> None:
+    await conn.execute(
+        update(reservations)
+        .where(reservations.c.order_id == order_id)
+        .values(status=status.value, update_time=func.now(), **values)
+    )
+
+
+async def _lines(conn: AsyncConnection, order_id: str) -> tuple[ReservationLine, ...]:
+    statement = (
+        select(reservation_items.c.product_id, reservation_items.c.quantity)
+        .where(reservation_items.c.order_id == order_id)
+        .order_by(reservation_items.c.product_id)
+    )
+    return tuple(ReservationLine(row.product_id, row.quantity) for row in await conn.execute(statement))

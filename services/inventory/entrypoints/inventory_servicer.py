@@ -1,0 +1,74 @@
+"""fulfillment.inventory.v1.InventoryService: validate, call the service layer, answer.
+
+Domain errors propagate to services.common.grpc_errors, which maps them to status codes.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from services.common.proto.fulfillment.inventory.v1 import (
+    inventory_service_pb2 as inventory_pb2,
+)
+from services.common.proto.fulfillment.inventory.v1 import (
+    inventory_service_pb2_grpc as inventory_pb2_grpc,
+)
+from services.inventory.entrypoints import requests, responses
+from services.inventory.service_layer import catalog, stock
+from services.inventory.service_layer.unit_of_work import UnitOfWork
+
+Context = grpc.aio.ServicerContext
+
+
+class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+
+    async def CreateProduct(
+        self, request: inventory_pb2.CreateProductRequest, context: Context
+    ) -> inventory_pb2.Product:
+        created = await catalog.create_product(self._uow, requests.new_product(request))
+        return responses.product(created)
+
+    async def GetProduct(
+        self, request: inventory_pb2.GetProductRequest, context: Context
+    ) -> inventory_pb2.Product:
+        found = await catalog.get_product(self._uow, requests.product_id(request))
+        return responses.product(found)
+
+    async def ListProducts(
+        self, request: inventory_pb2.ListProductsRequest, context: Context
+    ) -> inventory_pb2.ListProductsResponse:
+        page_request = requests.products_page(request)
+        page = await catalog.list_products(
+            self._uow, page_request.after_id, page_request.page_size
+        )
+        return responses.products_page(page)
+
+    async def BatchGetProducts(
+        self, request: inventory_pb2.BatchGetProductsRequest, context: Context
+    ) -> inventory_pb2.BatchGetProductsResponse:
+        found = await catalog.batch_get_products(self._uow, requests.product_ids(request))
+        return inventory_pb2.BatchGetProductsResponse(
+            products=[responses.product(p) for p in found]
+        )
+
+    async def SetStock(
+        self, request: inventory_pb2.SetStockRequest, context: Context
+    ) -> inventory_pb2.StockLevel:
+        product_id, stock_level = requests.new_stock_level(request)
+        level = await stock.set_stock(self._uow, product_id, stock_level)
+        return responses.stock_level(level)
+
+    async def AdjustStock(
+        self, request: inventory_pb2.AdjustStockRequest, context: Context
+    ) -> inventory_pb2.StockLevel:
+        product_id, delta = requests.stock_delta(request)
+        level = await stock.adjust_stock(self._uow, product_id, delta)
+        return responses.stock_level(level)
+
+    async def GetStock(
+        self, request: inventory_pb2.GetStockRequest, context: Context
+    ) -> inventory_pb2.StockLevel:
+        level = await stock.get_stock(self._uow, requests.product_id(request))
+        return responses.stock_level(level)

@@ -1,0 +1,89 @@
+"""Turn proto requests into validated domain values; bad input becomes InvalidArgument."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.common.errors import FieldViolation, InvalidArgument, Validator
+from services.common.pagination import decode_page_token, resolve_page_size
+from services.common.proto.fulfillment.inventory.v1 import (
+    inventory_service_pb2 as inventory_pb2,
+)
+from services.common.proto.fulfillment.inventory.v1 import (
+    reservation_service_pb2 as reservation_pb2,
+)
+from services.inventory.domain import products, reservations
+
+PRODUCTS_PAGE_TOKEN_KIND = "products"
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    after_id: int
+    page_size: int
+
+
+def new_product(request: inventory_pb2.CreateProductRequest) -> products.NewProduct:
+    initial_stock = request.initial_stock if request.HasField("initial_stock") else None
+    return products.new_product(
+        request.sku, request.name, request.description, request.price, initial_stock
+    )
+
+
+def product_id(request: inventory_pb2.GetProductRequest | inventory_pb2.GetStockRequest) -> int:
+    validator = Validator()
+    products.check_product_id(validator, "product_id", request.product_id)
+    validator.raise_if_invalid()
+    return request.product_id
+
+
+def product_ids(request: inventory_pb2.BatchGetProductsRequest) -> list[int]:
+    ids = list(request.product_ids)
+    validator = Validator()
+    products.check_product_ids(validator, "product_ids", ids)
+    validator.raise_if_invalid()
+    return ids
+
+
+def new_stock_level(request: inventory_pb2.SetStockRequest) -> tuple[int, int]:
+    validator = Validator()
+    products.check_product_id(validator, "product_id", request.product_id)
+    products.check_stock_level(validator, "stock_level", request.stock_level)
+    validator.raise_if_invalid()
+    return request.product_id, request.stock_level
+
+
+def stock_delta(request: inventory_pb2.AdjustStockRequest) -> tuple[int, int]:
+    validator = Validator()
+    products.check_product_id(validator, "product_id", request.product_id)
+    products.check_stock_delta(validator, "delta", request.delta)
+    validator.raise_if_invalid()
+    return request.product_id, request.delta
+
+
+def products_page(request: inventory_pb2.ListProductsRequest) -> PageRequest:
+    page_size = resolve_page_size(request.page_size)
+    last_key = decode_page_token(request.page_token, PRODUCTS_PAGE_TOKEN_KIND)
+    if last_key is None:
+        return PageRequest(after_id=0, page_size=page_size)
+    # A well-formed token can still carry a key we never issue; refuse it rather than
+    # let it reach SQL.
+    if len(last_key) != 1 or type(last_key[0]) is not int or last_key[0] <= 0:
+        raise InvalidArgument(
+            "page_token is not a token this API issued; pass the next_page_token "
+            "from the previous response",
+            [FieldViolation("page_token", "unrecognised or altered token")],
+        )
+    return PageRequest(after_id=last_key[0], page_size=page_size)
+
+
+def reservation_request(
+    request: reservation_pb2.ReserveStockRequest,
+) -> reservations.ReservationRequest:
+    return reservations.reservation_request(
+        request.order_id, [(item.product_id, item.quantity) for item in request.items]
+    )
+
+
+def release_order_id(request: reservation_pb2.ReleaseStockRequest) -> str:
+    return reservations.release_request(request.order_id)

@@ -1,0 +1,45 @@
+"""fulfillment.inventory.v1.ReservationService (internal): reserve and release order stock."""
+
+from __future__ import annotations
+
+import grpc
+
+from services.common.proto.fulfillment.inventory.v1 import (
+    reservation_service_pb2 as reservation_pb2,
+)
+from services.common.proto.fulfillment.inventory.v1 import (
+    reservation_service_pb2_grpc as reservation_pb2_grpc,
+)
+from services.inventory.entrypoints import requests, responses
+from services.inventory.service_layer import reservations
+from services.inventory.service_layer.unit_of_work import UnitOfWork
+
+Context = grpc.aio.ServicerContext
+
+
+class ReservationServicer(reservation_pb2_grpc.ReservationServiceServicer):
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+
+    async def ReserveStock(
+        self, request: reservation_pb2.ReserveStockRequest, context: Context
+    ) -> reservation_pb2.ReserveStockResponse:
+        outcome = await reservations.reserve_stock(
+            self._uow, requests.reservation_request(request)
+        )
+        return reservation_pb2.ReserveStockResponse(
+            order_id=outcome.reservation.order_id,
+            items=responses.reservation_items(outcome.reservation.lines),
+            newly_reserved=outcome.newly_reserved,
+        )
+
+    async def ReleaseStock(
+        self, request: reservation_pb2.ReleaseStockRequest, context: Context
+    ) -> reservation_pb2.ReleaseStockResponse:
+        outcome = await reservations.release_stock(
+            self._uow, requests.release_order_id(request)
+        )
+        return reservation_pb2.ReleaseStockResponse(
+            order_id=outcome.order_id,
+            released_items=responses.reservation_items(outcome.released),
+        )

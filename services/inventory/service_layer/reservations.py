@@ -1,0 +1,149 @@
+"""Reserving stock for an order (all items or none, once) and releasing it (once).
+
+Lock order, everywhere: the order's reservation row first, then product rows in ascending
+id. Two transactions can then never each hold a row the other waits for, whatever order
+callers list the items in; a deadlock that still happens (e.g. with a manual session) is
+retried by the unit of work, never shown to the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.common.logs import log_event
+from services.inventory.adapters import product_repository, reservation_repository
+from services.inventory.domain.errors import (
+    InsufficientStock,
+    ProductNotFound,
+    ReservationAlreadyReleased,
+)
+from services.inventory.domain.reservations import (
+    Reservation,
+    ReservationLine,
+    ReservationRequest,
+    ReservationStatus,
+    shortfalls_of,
+)
+from services.inventory.service_layer.unit_of_work import UnitOfWork
+
+logger = logging.getLogger("fulfillment.inventory")
+
+
+@dataclass(frozen=True)
+class ReserveOutcome:
+    reservation: Reservation
+    # True when this call decided the outcome; False when it found an earlier one.
+    decided_now: bool
+
+    @property
+    def newly_reserved(self) -> bool:
+        return self.decided_now and self.reservation.status is ReservationStatus.RESERVED
+
+
+@dataclass(frozen=True)
+class ReleaseOutcome:
+    order_id: str
+    released: tuple[ReservationLine, ...]
+    # True when the release came before any reservation and now bars one.
+    barred_reservation: bool = False
+
+
+async def reserve_stock(uow: UnitOfWork, request: ReservationRequest) -> ReserveOutcome:
+    """Hold every line's stock for the order, or nothing; a repeat returns the first outcome.
+
+    Raises InsufficientStock (recorded, so repeats get the same answer), ProductNotFound
+    (nothing recorded) or ReservationAlreadyReleased.
+    """
+    outcome = await uow.run(lambda conn: _reserve(conn, request), name="reserve_stock")
+    reservation = outcome.reservation
+    if reservation.status is ReservationStatus.REJECTED:
+        if outcome.decided_now:
+            log_event(
+                logger, "reservation_rejected", order_id=reservation.order_id,
+                shortfalls=[asdict(s) for s in reservation.shortfalls],
+            )
+        raise InsufficientStock(reservation.order_id, reservation.shortfalls)
+    if reservation.status is ReservationStatus.RELEASED:
+        raise ReservationAlreadyReleased(reservation.order_id)
+    if outcome.decided_now:
+        log_event(
+            logger, "stock_reserved", order_id=reservation.order_id,
+            items=[asdict(line) for line in reservation.lines],
+        )
+    return outcome
+
+
+async def release_stock(uow: UnitOfWork, order_id: str) -> ReleaseOutcome:
+    """Give back what the order holds, once; otherwise a no-op that bars a later reserve."""
+    outcome = await uow.run(lambda conn: _release(conn, order_id), name="release_stock")
+    if outcome.released:
+        log_event(
+            logger, "stock_released", order_id=order_id,
+            items=[asdict(line) for line in outcome.released],
+        )
+    elif outcome.barred_reservation:
+        log_event(logger, "reservation_barred", order_id=order_id)
+    return outcome
+
+
+async def _reserve(conn: AsyncConnection, request: ReservationRequest) -> ReserveOutcome:
+    order_id = request.order_id
+    if not await reservation_repository.claim_order(conn, order_id, ReservationStatus.RESERVED):
+        earlier = await reservation_repository.get_reservation(conn, order_id)
+        assert earlier is not None, "a claimed order keeps its row"
+        return ReserveOutcome(earlier, decided_now=False)
+
+    if not await _take_all_or_nothing(conn, request.lines):
+        available = await product_repository.lock_stock_levels(conn, request.product_ids)
+        missing = [product_id for product_id in request.product_ids if product_id not in available]
+        if missing:
+            # Raising rolls back the whole transaction: no reservation row is left behind.
+            raise ProductNotFound(missing)
+        shortfalls = shortfalls_of(request.lines, available)
+        if shortfalls:
+            await reservation_repository.mark_rejected(conn, order_id, shortfalls)
+            rejected = Reservation(order_id, ReservationStatus.REJECTED, (), tuple(shortfalls))
+            return ReserveOutcome(rejected, decided_now=True)
+        # Stock came back between the miss and the lock. Every row is locked now and
+        # covers its line, so this second pass cannot miss.
+        taken = await _take_all_or_nothing(conn, request.lines)
+        assert taken, "locked rows that cover every line must admit the decrements"
+
+    await reservation_repository.add_lines(conn, order_id, request.lines)
+    reserved = Reservation(order_id, ReservationStatus.RESERVED, request.lines)
+    return ReserveOutcome(reserved, decided_now=True)
+
+
+async def _take_all_or_nothing(
+    conn: AsyncConnection, lines: tuple[ReservationLine, ...]
+) -> bool:
+    """Decrement every line (lines come in ascending product id); on the first miss undo
+    the ones already done, so a refused reservation leaves every level as it was."""
+    savepoint = await conn.begin_nested()
+    for line in lines:
+        if not await product_repository.take_stock(conn, line.product_id, line.quantity):
+            # Rolling back to the savepoint also releases the row locks taken after it.
+            await savepoint.rollback()
+            return False
+    await savepoint.commit()
+    return True
+
+
+async def _release(conn: AsyncConnection, order_id: str) -> ReleaseOutcome:
+    # Claiming with RELEASED leaves a tombstone when nothing was reserved yet, so a
+    # reserve that arrives late for this order is refused instead of holding stock that
+    # nobody will ever release.
+    if await reservation_repository.claim_order(conn, order_id, ReservationStatus.RELEASED):
+        return ReleaseOutcome(order_id, (), barred_reservation=True)
+    # FOR UPDATE serialises concurrent releases of one order: the second one waits, then
+    # sees RELEASED and gives nothing back.
+    reservation = await reservation_repository.get_reservation(conn, order_id, for_update=True)
+    if reservation is None or reservation.status is not ReservationStatus.RESERVED:
+        return ReleaseOutcome(order_id, ())
+    for line in reservation.lines:
+        await product_repository.return_stock(conn, line.product_id, line.quantity)
+    await reservation_repository.mark_released(conn, order_id)
+    return ReleaseOutcome(order_id, reservation.lines)

@@ -1,0 +1,24 @@
+"""The unit of work: one database transaction that owns the commit, rerun when PostgreSQL
+reports a deadlock or serialization failure. Handlers never commit themselves."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from services.common.db import run_transaction
+
+T = TypeVar("T")
+
+
+class UnitOfWork:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def run(self, work: Callable[[AsyncConnection], Awaitable[T]], *, name: str) -> T:
+        """Commit when `work` returns, roll back when it raises. `work` may run more than
+        once, so it must not have effects outside the transaction (log after this returns).
+        """
+        return await run_transaction(self._engine, work, name=name)
