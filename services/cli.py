@@ -76,11 +76,30 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if result.finished else 1
 
 
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from services.lifecycle_worker.runner import run_worker
+
+    return run_worker(settings, concurrency=args.concurrency, pool=args.pool)
+
+
+def _monitor(settings: Settings, _args: argparse.Namespace) -> int:
+    from services.stale_monitor.runner import run_monitor
+
+    return run_monitor(settings)
+
+
 def _codegen(_settings: Settings, _args: argparse.Namespace) -> int:
     from services.common.codegen import main as codegen_main
 
     codegen_main()
     return 0
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {raw}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,6 +144,24 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--orders", type=int, default=40, help="how many orders to submit")
     demo.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for all to finish")
     demo.set_defaults(run=_demo)
+
+    worker = commands.add_parser(
+        "worker", help="run the lifecycle worker (Celery) that walks orders through their steps"
+    )
+    worker.add_argument(
+        "--concurrency", type=_positive_int, default=2, help="step slots (default: 2)"
+    )
+    worker.add_argument(
+        "--pool", choices=["prefork", "threads"], default="prefork",
+        help="prefork: one process per slot, each with its own gRPC channels (default); "
+        "threads: one process, slots share the channels",
+    )
+    worker.set_defaults(run=_worker)
+
+    monitor = commands.add_parser(
+        "monitor", help="run the stale-order monitor (re-drives or fails overdue orders)"
+    )
+    monitor.set_defaults(run=_monitor)
 
     codegen = commands.add_parser(
         "codegen", help="regenerate protobuf stubs and the Envoy descriptor set from protos/"

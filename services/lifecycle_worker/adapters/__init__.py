@@ -1,0 +1,1 @@
+"""gRPC and Celery implementations of the lifecycle ports."""

@@ -1,0 +1,29 @@
+"""Publishing step tasks by name (the contract in services.common.lifecycle_tasks)."""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu.exceptions import KombuError, OperationalError
+from redis.exceptions import RedisError
+
+from services.common.lifecycle_tasks import RUN_STEP_TASK
+from services.lifecycle_worker.ports import PublishFailed
+
+
+class CeleryStepPublisher:
+    def __init__(self, app: Celery) -> None:
+        self._app = app
+
+    def publish_step(
+        self, order_id: str, status: str, delay_s: float = 0.0, note: str = ""
+    ) -> None:
+        """Enqueue the step for `status`; a delay becomes a broker ETA, never a sleep."""
+        try:
+            self._app.send_task(
+                RUN_STEP_TASK,
+                args=[order_id, status],
+                kwargs={"note": note} if note else None,
+                countdown=delay_s if delay_s > 0 else None,
+            )
+        except (OperationalError, KombuError, RedisError, OSError) as exc:
+            raise PublishFailed(f"cannot enqueue step {status} of {order_id}: {exc}") from exc

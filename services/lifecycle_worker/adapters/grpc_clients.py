@@ -1,0 +1,238 @@
+"""The orders and inventory services as seen by the worker and the monitor (gRPC only).
+
+Every call carries a deadline and goes through `call_with_retries`; gRPC errors that mean
+something to the lifecycle come back as the exceptions declared in `ports`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from services.common.channels import sync_channel
+from services.common.config import Settings
+from services.common.proto.fulfillment.inventory.v1 import (
+    reservation_service_pb2 as reservation_pb2,
+)
+from services.common.proto.fulfillment.inventory.v1 import (
+    reservation_service_pb2_grpc as reservation_grpc,
+)
+from services.common.proto.fulfillment.orders.v1 import lifecycle_service_pb2 as lifecycle_pb2
+from services.common.proto.fulfillment.orders.v1 import (
+    lifecycle_service_pb2_grpc as lifecycle_grpc,
+)
+from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
+from services.common.proto.fulfillment.orders.v1 import orders_service_pb2_grpc as orders_grpc
+from services.lifecycle_worker.adapters.retry import TRANSIENT_CODES, RetryPolicy, call_with_retries
+from services.lifecycle_worker.domain import OrderItem, OrderSnapshot, Shortfall
+from services.lifecycle_worker.ports import (
+    AdvanceResult,
+    IllegalTransition,
+    OrderNotFound,
+    ReservationRefused,
+    ReservationRejected,
+    StaleOrder,
+    StockShortfall,
+)
+
+_PRODUCT_SUBJECT = re.compile(r"^products/(\d+)$")
+_REQUESTED_AVAILABLE = re.compile(r"requested\s+(\d+)\D+available\s+(-?\d+)")
+
+# A claim that timed out may still have been applied (and counted) by the server, so a
+# retry after DEADLINE_EXCEEDED would spend a re-drive; only retry what surely did not run.
+_CLAIM_RETRY = RetryPolicy(
+    retryable=TRANSIENT_CODES - {grpc.StatusCode.DEADLINE_EXCEEDED}
+)
+
+
+def status_name(value: int) -> str:
+    return orders_pb2.Order.Status.Name(value)
+
+
+def status_value(name: str) -> int:
+    return orders_pb2.Order.Status.Value(name)
+
+
+def order_snapshot(order: orders_pb2.Order) -> OrderSnapshot:
+    return OrderSnapshot(
+        order_id=order.order_id,
+        status=status_name(order.status),
+        items=tuple(OrderItem(i.product_id, i.quantity) for i in order.items),
+    )
+
+
+def _code(exc: grpc.RpcError) -> grpc.StatusCode | None:
+    return exc.code() if hasattr(exc, "code") else None
+
+
+class GrpcOrders:
+    """OrderService (reads) and OrderLifecycleService (transitions, stale claims)."""
+
+    def __init__(self, channel: grpc.Channel, deadline_s: float, policy: RetryPolicy) -> None:
+        self._orders = orders_grpc.OrderServiceStub(channel)
+        self._lifecycle = lifecycle_grpc.OrderLifecycleServiceStub(channel)
+        self._deadline_s = deadline_s
+        self._policy = policy
+
+    def get_order(self, order_id: str) -> OrderSnapshot:
+        request = orders_pb2.GetOrderRequest(order_id=order_id)
+        try:
+            order = call_with_retries(
+                lambda: self._orders.GetOrder(request, timeout=self._deadline_s),
+                self._policy, "GetOrder",
+            )
+        except grpc.RpcError as exc:
+            if _code(exc) in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+                raise OrderNotFound(order_id) from exc
+            raise
+        return order_snapshot(order)
+
+    def advance_order(
+        self,
+        order_id: str,
+        expected_status: str,
+        to_status: str,
+        note: str,
+        next_step_due_in_s: float,
+    ) -> AdvanceResult:
+        request = lifecycle_pb2.AdvanceOrderRequest(
+            order_id=order_id,
+            expected_status=status_value(expected_status),
+            to_status=status_value(to_status),
+            note=note,
+            next_step_due_in_seconds=next_step_due_in_s,
+        )
+        try:
+            response = call_with_retries(
+                lambda: self._lifecycle.AdvanceOrder(request, timeout=self._deadline_s),
+                self._policy, "AdvanceOrder",
+            )
+        except grpc.RpcError as exc:
+            if _code(exc) == grpc.StatusCode.NOT_FOUND:
+                raise OrderNotFound(order_id) from exc
+            if _code(exc) == grpc.StatusCode.FAILED_PRECONDITION:
+                # The message names the current status, but a read is the contract.
+                raise IllegalTransition(order_id, self.get_order(order_id).status) from exc
+            raise
+        return AdvanceResult(order_snapshot(response.order), response.applied)
+
+    def claim_stale_orders(
+        self, limit: int, stale_after_s: float, lease_s: float
+    ) -> list[StaleOrder]:
+        request = lifecycle_pb2.ClaimStaleOrdersRequest(
+            limit=limit, stale_after_seconds=stale_after_s, lease_seconds=lease_s
+        )
+        response = call_with_retries(
+            lambda: self._lifecycle.ClaimStaleOrders(request, timeout=self._deadline_s),
+            _CLAIM_RETRY, "ClaimStaleOrders",
+        )
+        return [StaleOrder(order_snapshot(s.order), s.stale_claims) for s in response.orders]
+
+
+class GrpcReservations:
+    """The inventory's internal ReservationService."""
+
+    def __init__(self, channel: grpc.Channel, deadline_s: float, policy: RetryPolicy) -> None:
+        self._stub = reservation_grpc.ReservationServiceStub(channel)
+        self._deadline_s = deadline_s
+        self._policy = policy
+
+    def reserve_stock(self, order_id: str, items: Sequence[OrderItem]) -> None:
+        request = reservation_pb2.ReserveStockRequest(
+            order_id=order_id,
+            items=[
+                reservation_pb2.ReservationItem(product_id=i.product_id, quantity=i.quantity)
+                for i in items
+            ],
+        )
+        try:
+            call_with_retries(
+                lambda: self._stub.ReserveStock(request, timeout=self._deadline_s),
+                self._policy, "ReserveStock",
+            )
+        except grpc.RpcError as exc:
+            code = _code(exc)
+            if code == grpc.StatusCode.FAILED_PRECONDITION:
+                shortfalls = shortfalls_from_error(exc, items)
+                if shortfalls:
+                    raise StockShortfall(shortfalls) from exc
+                raise ReservationRefused(_details(exc)) from exc
+            if code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+                raise ReservationRejected(_details(exc)) from exc
+            raise
+
+    def release_stock(self, order_id: str) -> tuple[OrderItem, ...]:
+        request = reservation_pb2.ReleaseStockRequest(order_id=order_id)
+        response = call_with_retries(
+            lambda: self._stub.ReleaseStock(request, timeout=self._deadline_s),
+            self._policy, "ReleaseStock",
+        )
+        return tuple(OrderItem(i.product_id, i.quantity) for i in response.released_items)
+
+
+def _details(exc: grpc.RpcError) -> str:
+    return exc.details() if hasattr(exc, "details") else str(exc)
+
+
+def shortfalls_from_error(exc: grpc.RpcError, items: Sequence[OrderItem]) -> list[Shortfall]:
+    """Read the PreconditionFailure violations ("products/<id>", "requested N, available M")."""
+    try:
+        status = rpc_status.from_call(exc) if isinstance(exc, grpc.Call) else None
+    except ValueError:  # details that disagree with the status code: ignore them
+        status = None
+    if status is None:
+        return []
+    requested = {i.product_id: i.quantity for i in items}
+    shortfalls = []
+    for detail in status.details:
+        if not detail.Is(error_details_pb2.PreconditionFailure.DESCRIPTOR):
+            continue
+        failure = error_details_pb2.PreconditionFailure()
+        detail.Unpack(failure)
+        for violation in failure.violations:
+            shortfall = parse_violation(violation.subject, violation.description, requested)
+            if shortfall is not None:
+                shortfalls.append(shortfall)
+    return shortfalls
+
+
+def parse_violation(
+    subject: str, description: str, requested: dict[int, int]
+) -> Shortfall | None:
+    product = _PRODUCT_SUBJECT.match(subject.strip())
+    if product is None:
+        return None
+    product_id = int(product.group(1))
+    numbers = _REQUESTED_AVAILABLE.search(description)
+    if numbers is None:
+        return Shortfall(product_id, requested.get(product_id, 0), None)
+    return Shortfall(product_id, int(numbers.group(1)), int(numbers.group(2)))
+
+
+@dataclass
+class ServiceClients:
+    """One channel per service for this process; build after any fork, close at exit."""
+
+    orders: GrpcOrders
+    reservations: GrpcReservations
+    channels: tuple[grpc.Channel, ...]
+
+    @classmethod
+    def connect(cls, settings: Settings, policy: RetryPolicy | None = None) -> ServiceClients:
+        policy = policy or RetryPolicy()
+        orders_channel = sync_channel(settings.orders_addr)
+        inventory_channel = sync_channel(settings.inventory_addr)
+        return cls(
+            orders=GrpcOrders(orders_channel, settings.grpc_deadline_s, policy),
+            reservations=GrpcReservations(inventory_channel, settings.grpc_deadline_s, policy),
+            channels=(orders_channel, inventory_channel),
+        )
+
+    def close(self) -> None:
+        for channel in self.channels:
+            channel.close()

@@ -1,0 +1,89 @@
+"""The worker's Celery app: the shared task contract plus the one step task.
+
+gRPC channels are per process: with the prefork pool each child builds its own in
+`worker_process_init` (and, as a safety net, lazily when its pid changes), so no channel
+ever exists in a process that forks afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_init, worker_process_shutdown
+
+from services.common.config import Settings
+from services.common.lifecycle_tasks import RUN_STEP_TASK, celery_config
+from services.lifecycle_worker.adapters.celery_publisher import CeleryStepPublisher
+from services.lifecycle_worker.adapters.grpc_clients import ServiceClients
+from services.lifecycle_worker.service import RunStep, StepDependencies, StepTiming, advance_order
+
+# Steps are a few short gRPC calls, so a small batch per slot keeps slots busy between
+# broker round trips; larger batches would only strand more messages if a worker died
+# (the stale monitor recovers those, but later). ETA tasks do not count against it.
+PREFETCH_MULTIPLIER = 4
+
+# Deadlines and bounded retries keep a step far below this; the limit only catches a
+# step that hangs anyway (its slot is recycled and the message requeued).
+STEP_TIME_LIMIT_S = 120
+
+
+class PerProcessDependencies:
+    """Step dependencies built once per process, rebuilt if the pid changes (a fork)."""
+
+    def __init__(self, build: Callable[[], tuple[StepDependencies, ServiceClients]]) -> None:
+        self._build = build
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._built: tuple[StepDependencies, ServiceClients] | None = None
+
+    def get(self) -> StepDependencies:
+        with self._lock:
+            if self._built is None or self._pid != os.getpid():
+                self._built = self._build()
+                self._pid = os.getpid()
+            return self._built[0]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._built is not None and self._pid == os.getpid():
+                self._built[1].close()
+            self._built = None
+
+
+def create_worker_app(settings: Settings) -> Celery:
+    app = Celery("fulfillment-lifecycle")
+    app.conf.update(celery_config(settings))
+    app.conf.update(
+        worker_prefetch_multiplier=PREFETCH_MULTIPLIER,
+        task_time_limit=STEP_TIME_LIMIT_S,
+        worker_send_task_events=False,
+        task_send_sent_event=False,
+        worker_redirect_stdouts=False,
+    )
+    timing = StepTiming(settings.step_delay_min_s, settings.step_delay_max_s)
+    publisher = CeleryStepPublisher(app)
+
+    def build() -> tuple[StepDependencies, ServiceClients]:
+        clients = ServiceClients.connect(settings)
+        deps = StepDependencies(clients.orders, clients.reservations, publisher, timing)
+        return deps, clients
+
+    dependencies = PerProcessDependencies(build)
+
+    @app.task(name=RUN_STEP_TASK)
+    def run_step(order_id: str, expected_status: str, note: str = "") -> None:
+        advance_order(RunStep(order_id, expected_status, note), dependencies.get())
+
+    def on_process_init(**_: Any) -> None:
+        dependencies.get()
+
+    def on_process_shutdown(**_: Any) -> None:
+        dependencies.close()
+
+    worker_process_init.connect(on_process_init, weak=False)
+    worker_process_shutdown.connect(on_process_shutdown, weak=False)
+    return app

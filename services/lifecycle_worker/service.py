@@ -1,0 +1,191 @@
+"""advance_order: run one lifecycle step of one order. Every lifecycle rule lives here.
+
+A step is safe to run any number of times: it reads the order, acts only when the order
+is still in the status the step was scheduled for, and moves it with one compare-and-set.
+Reservations are keyed by order id, so a repeated reservation holds nothing more.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from services.common.logs import log_event
+from services.lifecycle_worker import domain
+from services.lifecycle_worker.ports import (
+    IllegalTransition,
+    OrderNotFound,
+    OrdersGateway,
+    PublishFailed,
+    ReservationRefused,
+    ReservationRejected,
+    ReservationsGateway,
+    StepPublisher,
+    StockShortfall,
+)
+
+logger = logging.getLogger("fulfillment.lifecycle.step")
+
+ADVANCED = "advanced"
+ADVANCED_UNSCHEDULED = "advanced_unscheduled"
+FAILED_NO_STOCK = "failed_insufficient_stock"
+FAILED_UNRESERVABLE = "failed_unreservable"
+ALREADY_DONE = "already_done"
+STOPPED = "stopped"
+RELEASED = "stopped_released_stock"
+RESERVATION_REFUSED = "reservation_refused"
+OUT_OF_ORDER = "out_of_order"
+NOT_FOUND = "not_found"
+ERROR = "error"
+
+
+@dataclass(frozen=True)
+class RunStep:
+    order_id: str
+    expected_status: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class StepTiming:
+    """The simulated duration of each step, waited out in the broker as a countdown."""
+
+    min_delay_s: float
+    max_delay_s: float
+    uniform: Callable[[float, float], float] = field(default=random.uniform, compare=False)
+
+    def next_delay(self) -> float:
+        return self.uniform(self.min_delay_s, self.max_delay_s)
+
+
+@dataclass(frozen=True)
+class StepDependencies:
+    orders: OrdersGateway
+    reservations: ReservationsGateway
+    publisher: StepPublisher
+    timing: StepTiming
+
+
+@dataclass(frozen=True)
+class StepResult:
+    outcome: str
+    status: str
+    note: str = ""
+    next_delay_s: float | None = None
+
+
+def advance_order(command: RunStep, deps: StepDependencies) -> StepResult:
+    """Run the step for `command.expected_status`; logs one line with outcome and duration."""
+    started = time.monotonic()
+    try:
+        result = _run_step(command, deps)
+    except Exception as exc:
+        _log_step(command, started, ERROR, logging.WARNING, error=f"{type(exc).__name__}: {exc}")
+        raise
+    _log_step(
+        command, started, result.outcome, status=result.status,
+        **({"note": result.note} if result.note else {}),
+        **({"next_delay_s": round(result.next_delay_s, 3)} if result.next_delay_s else {}),
+    )
+    return result
+
+
+def _log_step(
+    command: RunStep, started: float, outcome: str, level: int = logging.INFO, **fields: object
+) -> None:
+    log_event(
+        logger, "step", level,
+        order_id=command.order_id, step=command.expected_status, outcome=outcome,
+        duration_ms=round((time.monotonic() - started) * 1000, 1),
+        **({"redrive": command.note} if command.note else {}), **fields,
+    )
+
+
+def _run_step(command: RunStep, deps: StepDependencies) -> StepResult:
+    try:
+        order = deps.orders.get_order(command.order_id)
+    except OrderNotFound:
+        return StepResult(NOT_FOUND, "")
+    expected = command.expected_status
+    if order.status != expected:
+        return _skip(order.status, expected)
+    to_status = domain.next_status(expected)
+    if to_status is None:
+        return StepResult(STOPPED, order.status)
+    if expected == domain.RESERVING_STEP:
+        try:
+            deps.reservations.reserve_stock(order.order_id, order.items)
+        except StockShortfall as short:
+            return _fail(command, deps, domain.shortfall_note(short.shortfalls), FAILED_NO_STOCK)
+        except ReservationRejected as rejected:
+            return _fail(command, deps, f"cannot reserve stock: {rejected}", FAILED_UNRESERVABLE)
+        except ReservationRefused:
+            # Only a cancel or a stale failure releases an order's reservation, and both
+            # move the order to a terminal state that its next reader will see.
+            return StepResult(RESERVATION_REFUSED, order.status)
+    return _advance(command, deps, to_status)
+
+
+def _skip(current: str, expected: str) -> StepResult:
+    if domain.is_terminal(current):
+        return StepResult(STOPPED, current)
+    if domain.is_past(current, expected):
+        return StepResult(ALREADY_DONE, current)
+    return StepResult(OUT_OF_ORDER, current)
+
+
+def _with_redrive(note: str, command: RunStep) -> str:
+    if not command.note:
+        return note
+    return f"{note} ({command.note})" if note else command.note
+
+
+def _advance(command: RunStep, deps: StepDependencies, to_status: str) -> StepResult:
+    delay = deps.timing.next_delay()
+    try:
+        advanced = deps.orders.advance_order(
+            command.order_id, command.expected_status, to_status,
+            _with_redrive("", command), domain.step_due_in(delay),
+        )
+    except IllegalTransition as moved:
+        return _stop_after_lost_race(command, deps, moved.current)
+    if not advanced.applied and advanced.order.status in (domain.CANCELED, domain.FAILED):
+        return _stop_after_lost_race(command, deps, advanced.order.status)
+    if not advanced.applied:
+        # A duplicate of this step got there first and scheduled the next step itself.
+        return StepResult(ALREADY_DONE, advanced.order.status)
+    if domain.is_terminal(to_status):
+        return StepResult(ADVANCED, to_status)
+    try:
+        deps.publisher.publish_step(command.order_id, to_status, delay)
+    except PublishFailed as exc:
+        # The transition is committed with a due time; the stale monitor re-drives it.
+        return StepResult(ADVANCED_UNSCHEDULED, to_status, note=str(exc))
+    return StepResult(ADVANCED, to_status, next_delay_s=delay)
+
+
+def _stop_after_lost_race(command: RunStep, deps: StepDependencies, current: str) -> StepResult:
+    if command.expected_status == domain.RESERVING_STEP and current in (
+        domain.CANCELED, domain.FAILED
+    ):
+        # We may have just reserved for an order canceled (or failed) meanwhile. Release
+        # is idempotent, and whoever ended the order may have released before we reserved.
+        deps.reservations.release_stock(command.order_id)
+        return StepResult(RELEASED, current)
+    return _skip(current, command.expected_status)
+
+
+def _fail(command: RunStep, deps: StepDependencies, note: str, outcome: str) -> StepResult:
+    note = _with_redrive(note, command)
+    try:
+        failed = deps.orders.advance_order(
+            command.order_id, command.expected_status, domain.FAILED, note, 0.0
+        )
+    except IllegalTransition as moved:
+        return _skip(moved.current, command.expected_status)
+    if not failed.applied:
+        return StepResult(ALREADY_DONE, failed.order.status)
+    return StepResult(outcome, domain.FAILED, note=note)

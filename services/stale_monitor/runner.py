@@ -1,0 +1,49 @@
+"""`fulfillment monitor`: sweep every FULFILLMENT_SWEEP_INTERVAL_S until SIGTERM/SIGINT.
+
+A signal lets the current sweep finish its claimed batch (claimed orders are always
+handled), then the process exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from services.common.config import Settings
+from services.common.lifecycle_tasks import make_sender
+from services.common.logs import log_event
+from services.lifecycle_worker.adapters.celery_publisher import CeleryStepPublisher
+from services.lifecycle_worker.adapters.grpc_clients import ServiceClients
+from services.stale_monitor.service import MonitorDependencies, SweepPolicy, sweep_stale_orders
+
+logger = logging.getLogger("fulfillment.monitor")
+
+
+def run_monitor(settings: Settings, stop: threading.Event | None = None) -> int:
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    policy = SweepPolicy.from_settings(settings)
+    clients = ServiceClients.connect(settings)
+    sender = make_sender(settings)
+    deps = MonitorDependencies(clients.orders, clients.reservations, CeleryStepPublisher(sender))
+    log_event(
+        logger, "monitor_started", sweep_interval_s=settings.sweep_interval_s,
+        stale_after_s=policy.stale_after_s, lease_s=policy.lease_s, retries=policy.retries,
+    )
+    try:
+        while not stop.is_set():
+            try:
+                sweep_stale_orders(deps, policy, should_stop=stop.is_set)
+            except Exception as exc:  # e.g. the orders service is down: try next sweep
+                log_event(
+                    logger, "sweep_failed", logging.WARNING, error=f"{type(exc).__name__}: {exc}"
+                )
+            stop.wait(settings.sweep_interval_s)
+    finally:
+        clients.close()
+        sender.close()
+    log_event(logger, "monitor_stopped")
+    return 0
