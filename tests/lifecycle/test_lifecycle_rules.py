@@ -1,0 +1,267 @@
+"""Unit tests: the lifecycle rules of advance_order, on in-memory fakes (no servers)."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.lifecycle_worker import domain, service
+from services.lifecycle_worker.domain import OrderItem, Shortfall
+from services.lifecycle_worker.service import RunStep, StepDependencies, StepTiming, advance_order
+from tests.lifecycle.fakes import FakeOrders, FakePublisher, FakeReservations
+
+
+@pytest.fixture
+def orders() -> FakeOrders:
+    return FakeOrders()
+
+
+@pytest.fixture
+def reservations() -> FakeReservations:
+    return FakeReservations(stock={12: 5, 14: 1})
+
+
+@pytest.fixture
+def publisher() -> FakePublisher:
+    return FakePublisher()
+
+
+@pytest.fixture
+def deps(
+    orders: FakeOrders, reservations: FakeReservations, publisher: FakePublisher
+) -> StepDependencies:
+    return StepDependencies(orders, reservations, publisher, StepTiming(1.0, 3.0, lambda a, b: 2.5))
+
+
+def run(deps: StepDependencies, order_id: str, status: str, note: str = "") -> service.StepResult:
+    return advance_order(RunStep(order_id, status, note), deps)
+
+
+def statuses(orders: FakeOrders, order_id: str) -> list[str]:
+    return [to for _, to, _ in orders.history[order_id]]
+
+
+def test_pending_step_moves_to_processing_and_schedules_next_step_after_its_delay(
+    deps: StepDependencies, orders: FakeOrders, publisher: FakePublisher
+) -> None:
+    orders.add("o1", [OrderItem(12, 1)])
+
+    result = run(deps, "o1", "PENDING")
+
+    assert (result.outcome, result.status) == (service.ADVANCED, "PROCESSING")
+    assert publisher.published == [("o1", "PROCESSING", 2.5, "")]
+    assert orders.due_in["o1"] == 2.5 + domain.STEP_DUE_MARGIN_S
+
+
+def test_processing_step_reserves_stock_and_moves_to_packaging(
+    deps: StepDependencies, orders: FakeOrders, reservations: FakeReservations
+) -> None:
+    orders.add("o1", [OrderItem(12, 3)], status="PROCESSING")
+
+    result = run(deps, "o1", "PROCESSING")
+
+    assert result.status == "PACKAGING"
+    assert reservations.stock[12] == 2
+
+
+def test_walking_every_published_step_delivers_with_a_complete_history(
+    deps: StepDependencies, orders: FakeOrders, publisher: FakePublisher
+) -> None:
+    orders.add("o1", [OrderItem(12, 2), OrderItem(14, 1)])
+    run(deps, "o1", "PENDING")
+    while publisher.published:
+        order_id, status, _, _ = publisher.published.pop(0)
+        run(deps, order_id, status)
+
+    assert statuses(orders, "o1") == list(domain.NORMAL_PATH)
+
+
+def test_shortfall_fails_the_order_with_a_note_naming_every_short_product(
+    deps: StepDependencies, orders: FakeOrders, reservations: FakeReservations,
+    publisher: FakePublisher,
+) -> None:
+    reservations.stock = {12: 1, 13: 10, 14: 0}
+    orders.add("o1", [OrderItem(14, 1), OrderItem(13, 2), OrderItem(12, 3)], status="PROCESSING")
+
+    result = run(deps, "o1", "PROCESSING")
+
+    expected_note = (
+        "insufficient stock: product 12 requested 3, available 1; "
+        "product 14 requested 1, available 0"
+    )
+    assert (result.outcome, result.status) == (service.FAILED_NO_STOCK, "FAILED")
+    assert orders.history["o1"][-1] == ("PROCESSING", "FAILED", expected_note)
+    assert reservations.stock == {12: 1, 13: 10, 14: 0}
+    assert publisher.published == []
+
+
+def test_redelivered_step_changes_nothing_twice(
+    deps: StepDependencies, orders: FakeOrders, reservations: FakeReservations,
+    publisher: FakePublisher,
+) -> None:
+    orders.add("o1", [OrderItem(12, 2)], status="PROCESSING")
+
+    first = run(deps, "o1", "PROCESSING")
+    second = run(deps, "o1", "PROCESSING")
+
+    assert first.outcome == service.ADVANCED
+    assert second.outcome == service.ALREADY_DONE
+    assert statuses(orders, "o1") == ["PROCESSING", "PACKAGING"]
+    assert reservations.stock[12] == 3
+    assert len(publisher.published) == 1
+
+
+def test_duplicate_that_loses_the_compare_and_set_does_not_schedule_again(
+    deps: StepDependencies, orders: FakeOrders, reservations: FakeReservations,
+    publisher: FakePublisher,
+) -> None:
+    orders.add("o1", [OrderItem(12, 2)], status="PROCESSING")
+    # The twin task advances the order between our read and our compare-and-set.
+    reservations.on_reserve = lambda order_id: orders.set_status(order_id, "PACKAGING")
+
+    result = run(deps, "o1", "PROCESSING")
+
+    assert result.outcome == service.ALREADY_DONE
+    assert publisher.published == []
+    assert reservations.stock[12] == 3
+
+
+def test_order_canceled_while_reserving_gets_its_stock_back(
+    deps: StepDependencies, orders: FakeOrders, reservations: FakeReservations,
+    publisher: FakePublisher,
+) -> None:
+    orders.add("o1", [OrderItem(12, 4)], status="PROCESSING")
+    reservations.on_reserve = lambda order_id: orders.set_status(order_id, "CANCELED")
+
+    result = run(deps, "o1", "PROCESSING")
+
+    assert (result.outcome, result.status) == (service.RELEASED, "CANCELED")
+    assert reservations.stock[12] == 5
+    assert publisher.published == []
+
+
+@pytest.mark.parametrize("status", ["PENDING", "PROCESSING", "PACKAGING", "SHIPPED"])
+@pytest.mark.parametrize("terminal", ["CANCELED", "FAILED"])
+def test_step_that_finds_the_order_ended_stops(
+    deps: StepDependencies, orders: FakeOrders, reservations: FakeReservations,
+    publisher: FakePublisher, status: str, terminal: str,
+) -> None:
+    orders.add("o1", [OrderItem(12, 1)], status=terminal)
+
+    result = run(deps, "o1", status)
+
+    assert (result.outcome, result.status) == (service.STOPPED, terminal)
+    assert reservations.reserve_calls == 0
+    assert publisher.published == []
+
+
+def test_reservation_refused_after_a_release_stops_without_a_transition(
+    deps: StepDependencies, orders: FakeOrders, reservations: FakeReservations
+) -> None:
+    orders.add("o1", [OrderItem(12, 1)], status="PROCESSING")
+    reservations.released.add("o1")
+
+    result = run(deps, "o1", "PROCESSING")
+
+    assert result.outcome == service.RESERVATION_REFUSED
+    assert statuses(orders, "o1") == ["PROCESSING"]
+
+
+def test_step_scheduled_ahead_of_the_order_does_nothing(
+    deps: StepDependencies, orders: FakeOrders
+) -> None:
+    orders.add("o1", [OrderItem(12, 1)], status="PENDING")
+
+    assert run(deps, "o1", "SHIPPED").outcome == service.OUT_OF_ORDER
+    assert statuses(orders, "o1") == ["PENDING"]
+
+
+def test_last_step_delivers_and_schedules_nothing(
+    deps: StepDependencies, orders: FakeOrders, publisher: FakePublisher
+) -> None:
+    orders.add("o1", [OrderItem(12, 1)], status="SHIPPED")
+
+    assert run(deps, "o1", "SHIPPED").status == "DELIVERED"
+    assert run(deps, "o1", "DELIVERED").outcome == service.STOPPED
+    assert publisher.published == []
+
+
+def test_broker_down_after_a_transition_leaves_the_order_for_the_monitor(
+    deps: StepDependencies, orders: FakeOrders, publisher: FakePublisher
+) -> None:
+    orders.add("o1", [OrderItem(12, 1)])
+    publisher.broken = True
+
+    result = run(deps, "o1", "PENDING")
+
+    assert (result.outcome, result.status) == (service.ADVANCED_UNSCHEDULED, "PROCESSING")
+    assert orders.due_in["o1"] > 0
+
+
+def test_unknown_order_is_reported_not_found(deps: StepDependencies) -> None:
+    assert run(deps, "missing", "PENDING").outcome == service.NOT_FOUND
+
+
+def test_redriven_step_records_the_redrive_in_its_transition_note(
+    deps: StepDependencies, orders: FakeOrders, reservations: FakeReservations
+) -> None:
+    reservations.stock = {12: 0}
+    orders.add("o1", [OrderItem(12, 1)], status="PROCESSING")
+    orders.add("o2", [OrderItem(14, 1)], status="PACKAGING")
+
+    run(deps, "o1", "PROCESSING", note="re-drive attempt 1 of 2")
+    run(deps, "o2", "PACKAGING", note="re-drive attempt 2 of 2")
+
+    assert orders.history["o1"][-1][2] == (
+        "insufficient stock: product 12 requested 1, available 0 (re-drive attempt 1 of 2)"
+    )
+    assert orders.history["o2"][-1] == ("PACKAGING", "SHIPPED", "re-drive attempt 2 of 2")
+
+
+def test_zero_delays_schedule_immediately(
+    orders: FakeOrders, reservations: FakeReservations, publisher: FakePublisher
+) -> None:
+    deps = StepDependencies(orders, reservations, publisher, StepTiming(0.0, 0.0))
+    orders.add("o1", [OrderItem(12, 1)])
+
+    run(deps, "o1", "PENDING")
+
+    assert publisher.published == [("o1", "PROCESSING", 0.0, "")]
+    assert orders.due_in["o1"] == domain.STEP_DUE_MARGIN_S
+
+
+def test_shortfall_note_lists_products_in_id_order_and_admits_unknown_availability() -> None:
+    note = domain.shortfall_note([Shortfall(14, 1, 0), Shortfall(12, 3, None)])
+
+    assert note == (
+        "insufficient stock: product 12 requested 3, available unknown; "
+        "product 14 requested 1, available 0"
+    )
+
+
+def test_next_status_follows_the_normal_path_only() -> None:
+    assert [domain.next_status(s) for s in domain.NORMAL_PATH] == [
+        "PROCESSING", "PACKAGING", "SHIPPED", "DELIVERED", None
+    ]
+    assert domain.next_status("CANCELED") is None
+    assert domain.next_status("FAILED") is None
+
+
+@pytest.mark.parametrize(
+    ("claims", "retries", "decision"),
+    [
+        (1, 2, domain.Redrive(1, 2)),
+        (2, 2, domain.Redrive(2, 2)),
+        (3, 2, domain.FailStale(2)),
+        (5, 2, domain.FailStale(2)),
+        (1, 0, domain.FailStale(0)),
+    ],
+)
+def test_stale_step_is_redriven_retries_times_then_failed(
+    claims: int, retries: int, decision: object
+) -> None:
+    assert domain.decide_stale(claims, retries) == decision
+
+
+def test_stale_failure_note_names_the_step_and_the_redrives() -> None:
+    assert domain.FailStale(2).note("PACKAGING") == "stale: step PACKAGING overdue after 2 re-drives"
+    assert domain.Redrive(1, 2).note == "re-drive attempt 1 of 2"

@@ -1,0 +1,160 @@
+"""Unit tests: what a sweep does with the orders it claims, on in-memory fakes."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.lifecycle_worker.domain import OrderItem
+from services.lifecycle_worker.ports import StaleOrder
+from services.stale_monitor.service import MonitorDependencies, SweepPolicy, sweep_stale_orders
+from tests.lifecycle.fakes import FakeOrders, FakePublisher, FakeReservations
+
+POLICY = SweepPolicy(stale_after_s=60.0, lease_s=4.0, retries=2, batch_limit=3)
+
+
+@pytest.fixture
+def orders() -> FakeOrders:
+    return FakeOrders()
+
+
+@pytest.fixture
+def reservations() -> FakeReservations:
+    return FakeReservations(stock={7: 10})
+
+
+@pytest.fixture
+def publisher() -> FakePublisher:
+    return FakePublisher()
+
+
+@pytest.fixture
+def deps(
+    orders: FakeOrders, reservations: FakeReservations, publisher: FakePublisher
+) -> MonitorDependencies:
+    return MonitorDependencies(orders, reservations, publisher)
+
+
+def claim(orders: FakeOrders, order_id: str, claims: int) -> StaleOrder:
+    return StaleOrder(orders.get_order(order_id), claims)
+
+
+def test_stale_step_is_redriven_with_its_attempt_number(
+    deps: MonitorDependencies, orders: FakeOrders, publisher: FakePublisher
+) -> None:
+    orders.add("o1", [OrderItem(7, 1)], status="PACKAGING")
+    orders.stale_batches = [[claim(orders, "o1", 1)]]
+
+    report = sweep_stale_orders(deps, POLICY)
+
+    assert report.redriven == 1
+    assert publisher.published == [("o1", "PACKAGING", 0.0, "re-drive attempt 1 of 2")]
+    assert orders.claims == [(3, 60.0, 4.0)]
+    assert orders.status("o1") == "PACKAGING"
+
+
+def test_step_overdue_after_the_last_redrive_fails_the_order_and_releases_its_stock(
+    deps: MonitorDependencies, orders: FakeOrders, reservations: FakeReservations,
+    publisher: FakePublisher,
+) -> None:
+    orders.add("o1", [OrderItem(7, 4)], status="PROCESSING")
+    reservations.reserve_stock("o1", [OrderItem(7, 4)])
+    orders.set_status("o1", "PACKAGING")
+    orders.stale_batches = [[claim(orders, "o1", 3)]]
+
+    report = sweep_stale_orders(deps, POLICY)
+
+    assert report.failed == 1
+    assert orders.history["o1"][-1] == (
+        "PACKAGING", "FAILED", "stale: step PACKAGING overdue after 2 re-drives"
+    )
+    assert reservations.stock[7] == 10
+    assert publisher.published == []
+
+
+def test_zero_retries_fail_a_stale_order_at_once(
+    deps: MonitorDependencies, orders: FakeOrders
+) -> None:
+    orders.add("o1", [OrderItem(7, 1)], status="PENDING")
+    orders.stale_batches = [[claim(orders, "o1", 1)]]
+
+    sweep_stale_orders(deps, SweepPolicy(60.0, 4.0, retries=0))
+
+    assert orders.status("o1") == "FAILED"
+
+
+def test_order_that_moved_on_since_the_claim_is_left_alone(
+    deps: MonitorDependencies, orders: FakeOrders, reservations: FakeReservations
+) -> None:
+    orders.add("o1", [OrderItem(7, 2)], status="PROCESSING")
+    reservations.reserve_stock("o1", [OrderItem(7, 2)])
+    stale = claim(orders, "o1", 3)
+    orders.set_status("o1", "PACKAGING")
+    orders.set_status("o1", "SHIPPED")
+    orders.stale_batches = [[stale]]
+
+    report = sweep_stale_orders(deps, POLICY)
+
+    assert report.moved_on == 1
+    assert orders.status("o1") == "SHIPPED"
+    assert reservations.stock[7] == 8
+
+
+def test_sweep_claims_batches_until_one_comes_back_short(
+    deps: MonitorDependencies, orders: FakeOrders, publisher: FakePublisher
+) -> None:
+    for n in range(5):
+        orders.add(f"o{n}", [OrderItem(7, 1)])
+    orders.stale_batches = [
+        [claim(orders, f"o{n}", 1) for n in range(3)],
+        [claim(orders, f"o{n}", 1) for n in range(3, 5)],
+        [claim(orders, "o0", 2)],
+    ]
+
+    report = sweep_stale_orders(deps, POLICY)
+
+    assert (report.claimed, report.redriven) == (5, 5)
+    assert len(orders.claims) == 2
+
+
+def test_stop_request_ends_the_sweep_after_the_batch_in_hand(
+    deps: MonitorDependencies, orders: FakeOrders
+) -> None:
+    for n in range(6):
+        orders.add(f"o{n}", [OrderItem(7, 1)])
+    orders.stale_batches = [
+        [claim(orders, f"o{n}", 1) for n in range(3)],
+        [claim(orders, f"o{n}", 1) for n in range(3, 6)],
+    ]
+
+    report = sweep_stale_orders(deps, POLICY, should_stop=lambda: True)
+
+    assert report.redriven == 3
+    assert len(orders.claims) == 1
+
+
+def test_broker_down_is_counted_and_the_sweep_goes_on(
+    deps: MonitorDependencies, orders: FakeOrders, publisher: FakePublisher
+) -> None:
+    orders.add("o1", [OrderItem(7, 1)])
+    orders.add("o2", [OrderItem(7, 1)], status="SHIPPED")
+    publisher.broken = True
+    orders.stale_batches = [[claim(orders, "o1", 1), claim(orders, "o2", 3)]]
+
+    report = sweep_stale_orders(deps, POLICY)
+
+    assert (report.errors, report.failed) == (1, 1)
+    assert orders.status("o2") == "FAILED"
+
+
+def test_lease_lets_a_redriven_step_run_as_long_as_a_normal_one() -> None:
+    from dataclasses import replace
+
+    from services.common.config import Settings
+
+    settings = replace(Settings(), step_delay_max_s=3.0, stale_after_s=60.0, stale_retries=2)
+
+    policy = SweepPolicy.from_settings(settings)
+
+    assert policy.lease_s == pytest.approx(4.0)
+    assert (policy.stale_after_s, policy.retries) == (60.0, 2)
+
