@@ -1,0 +1,328 @@
+"""Orders in PostgreSQL. Every method runs inside the caller's transaction (`conn`)."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Collection, Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Row, bindparam, func, insert, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.orders.adapters.tables import CHANGE_CHANNEL, order_history, order_items, orders
+from services.orders.domain.lifecycle import FIRST_STATUS, NON_TERMINAL, OrderStatus
+from services.orders.domain.model import (
+    HistoryEntry,
+    NewOrder,
+    Order,
+    OrderFilters,
+    OrderLine,
+    PageKey,
+    StaleOrder,
+    StoredRequest,
+)
+
+FIRST_NOTE = "order received"
+
+_ACTIVE_STATUSES_SQL = ", ".join(f"'{status.value}'" for status in NON_TERMINAL)
+
+# The compare-and-set at the heart of every transition. The WHERE clause is re-checked
+# against the latest committed version of the row once its lock is ours, so of two racing
+# transitions from the same status exactly one matches; the other sees zero rows.
+# clock_timestamp(), not now(): a transaction that waited for the lock must not record a
+# time earlier than the transition it waited for.
+_CHANGE_STATUS = text(
+    """
+    UPDATE orders.orders
+    SET status = :to_status,
+        status_note = :note,
+        update_time = clock_timestamp(),
+        next_step_due_time = clock_timestamp() + make_interval(secs => :due_in_s),
+        stale_claims = 0,
+        stock_release_pending = stock_release_pending OR :release_stock
+    WHERE order_id = :order_id AND status = ANY(:from_statuses)
+    RETURNING *
+    """
+).bindparams(bindparam("from_statuses", expanding=False))
+
+# A separate statement from the UPDATE on purpose: it reads with a snapshot taken after we
+# hold the order's row lock, so it sees the history row of the transition we may have
+# waited for, and from_status always equals the previous entry's to_status.
+_RECORD_TRANSITION = text(
+    """
+    INSERT INTO orders.order_history
+        (order_id, from_status, to_status, time, note, next_step_due_time)
+    SELECT :order_id,
+           (SELECT h.to_status FROM orders.order_history AS h
+            WHERE h.order_id = :order_id ORDER BY h.id DESC LIMIT 1),
+           :to_status, :time, :note, :next_step_due_time
+    """
+)
+
+# Two monitors never claim the same order: SKIP LOCKED passes over rows another claimer
+# has locked instead of waiting for them, and a claimed row's due time is pushed past
+# now() before its lock is released at commit, so a later claimer, re-checking the WHERE
+# clause on the committed row, no longer finds it overdue. The status list is spelled out
+# so the planner can use the partial index on next_step_due_time.
+_CLAIM_STALE = text(
+    f"""
+    UPDATE orders.orders AS o
+    SET next_step_due_time = clock_timestamp() + make_interval(secs => :lease_s),
+        stale_claims = o.stale_claims + 1
+    WHERE o.order_id IN (
+        SELECT order_id FROM orders.orders
+        WHERE status IN ({_ACTIVE_STATUSES_SQL})
+          AND next_step_due_time < now() - make_interval(secs => :stale_after_s)
+        ORDER BY next_step_due_time
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING o.*
+    """
+)
+
+
+class SqlOrderRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def stored_requests(self, request_ids: Collection[str]) -> dict[str, StoredRequest]:
+        rows = (
+            await self._conn.execute(select(orders).where(orders.c.request_id.in_(request_ids)))
+        ).all()
+        found = await self._with_items(rows)
+        return {
+            row.request_id: StoredRequest(found[row.order_id], row.request_fingerprint)
+            for row in rows
+        }
+
+    async def add_new_orders(
+        self, new_orders: Sequence[NewOrder], first_step_due_in_s: float
+    ) -> set[uuid.UUID]:
+        now = (await self._conn.execute(select(func.now()))).scalar_one()
+        due = now + timedelta(seconds=first_step_due_in_s)
+        # Sorted by request_id, so concurrent batches wait for each other's unique keys in
+        # one order rather than deadlock.
+        ordered = sorted(new_orders, key=lambda n: (n.request_id is None, n.request_id or ""))
+        rows = [
+            {
+                "order_id": n.order_id,
+                "customer_name": n.customer_name,
+                "status": FIRST_STATUS.value,
+                "status_note": FIRST_NOTE,
+                "create_time": now,
+                "update_time": now,
+                "next_step_due_time": due,
+                "stale_claims": 0,
+                "stock_release_pending": False,
+                "request_id": n.request_id,
+                "request_fingerprint": n.request_fingerprint,
+            }
+            for n in ordered
+        ]
+        # A request_id taken by another order (committed, or committed while we waited for
+        # its transaction) skips the row instead of failing the batch; the caller then
+        # reads the order that holds it.
+        statement = (
+            pg_insert(orders)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=[orders.c.request_id])
+            .returning(orders.c.order_id)
+        )
+        inserted = set((await self._conn.execute(statement)).scalars())
+        stored = [n for n in ordered if n.order_id in inserted]
+        if not stored:
+            return inserted
+        await self._conn.execute(
+            insert(order_items),
+            [
+                {
+                    "order_id": n.order_id,
+                    "line_number": line_number,
+                    "product_id": line.product_id,
+                    "quantity": line.quantity,
+                    "unit_price": line.unit_price,
+                }
+                for n in stored
+                for line_number, line in enumerate(n.lines)
+            ],
+        )
+        await self._conn.execute(
+            insert(order_history),
+            [
+                {
+                    "order_id": n.order_id,
+                    "from_status": None,
+                    "to_status": FIRST_STATUS.value,
+                    "time": now,
+                    "note": FIRST_NOTE,
+                    "next_step_due_time": due,
+                }
+                for n in stored
+            ],
+        )
+        return inserted
+
+    async def get(self, order_id: uuid.UUID) -> Order | None:
+        return (await self.get_many([order_id])).get(order_id)
+
+    async def get_many(self, order_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Order]:
+        if not order_ids:
+            return {}
+        rows = (
+            await self._conn.execute(select(orders).where(orders.c.order_id.in_(order_ids)))
+        ).all()
+        return await self._with_items(rows)
+
+    async def page(self, filters: OrderFilters, after: PageKey | None, limit: int) -> list[Order]:
+        query = select(orders)
+        if filters.status is not None:
+            query = query.where(orders.c.status == filters.status.value)
+        if filters.customer_name is not None:
+            query = query.where(orders.c.customer_name == filters.customer_name)
+        if after is not None:
+            query = query.where(
+                tuple_(orders.c.create_time, orders.c.order_id)
+                < tuple_(after.create_time, after.order_id)
+            )
+        query = query.order_by(orders.c.create_time.desc(), orders.c.order_id.desc()).limit(limit)
+        rows = (await self._conn.execute(query)).all()
+        found = await self._with_items(rows)
+        return [found[row.order_id] for row in rows]
+
+    async def history(self, order_id: uuid.UUID, after_entry_id: int = 0) -> list[HistoryEntry]:
+        rows = await self._conn.execute(
+            select(order_history)
+            .where(order_history.c.order_id == order_id, order_history.c.id > after_entry_id)
+            .order_by(order_history.c.id)
+        )
+        return [
+            HistoryEntry(
+                entry_id=row.id,
+                from_status=OrderStatus(row.from_status) if row.from_status else None,
+                to_status=OrderStatus(row.to_status),
+                time=row.time,
+                note=row.note,
+                next_step_due_time=row.next_step_due_time,
+            )
+            for row in rows
+        ]
+
+    async def get_with_last_entry_id(self, order_id: uuid.UUID) -> tuple[Order, int] | None:
+        # One statement, one snapshot: the order row and its latest entry agree.
+        last_entry_id = (
+            select(func.max(order_history.c.id))
+            .where(order_history.c.order_id == orders.c.order_id)
+            .scalar_subquery()
+        )
+        row = (
+            await self._conn.execute(
+                select(orders, last_entry_id.label("last_entry_id")).where(
+                    orders.c.order_id == order_id
+                )
+            )
+        ).one_or_none()
+        if row is None:
+            return None
+        return (await self._with_items([row]))[order_id], row.last_entry_id
+
+    async def change_status(
+        self,
+        order_id: uuid.UUID,
+        from_statuses: Collection[OrderStatus],
+        to_status: OrderStatus,
+        note: str,
+        next_step_due_in_s: float | None,
+        release_stock: bool = False,
+    ) -> Order | None:
+        row = (
+            await self._conn.execute(
+                _CHANGE_STATUS,
+                {
+                    "order_id": order_id,
+                    "from_statuses": [s.value for s in from_statuses],
+                    "to_status": to_status.value,
+                    "note": note,
+                    "due_in_s": next_step_due_in_s,
+                    "release_stock": release_stock,
+                },
+            )
+        ).one_or_none()
+        if row is None:
+            return None
+        await self._conn.execute(
+            _RECORD_TRANSITION,
+            {
+                "order_id": order_id,
+                "to_status": to_status.value,
+                "time": row.update_time,
+                "note": note,
+                "next_step_due_time": row.next_step_due_time,
+            },
+        )
+        # Delivered to listeners only when this transaction commits.
+        await self._conn.execute(
+            select(func.pg_notify(CHANGE_CHANNEL, str(order_id)))
+        )
+        return (await self._with_items([row]))[order_id]
+
+    async def current_status(self, order_id: uuid.UUID) -> OrderStatus | None:
+        status = (
+            await self._conn.execute(select(orders.c.status).where(orders.c.order_id == order_id))
+        ).scalar_one_or_none()
+        return OrderStatus(status) if status else None
+
+    async def claim_stale(self, limit: int, stale_after_s: float, lease_s: float) -> list[StaleOrder]:
+        rows = (
+            await self._conn.execute(
+                _CLAIM_STALE,
+                {"limit": limit, "stale_after_s": stale_after_s, "lease_s": lease_s},
+            )
+        ).all()
+        found = await self._with_items(rows)
+        return [StaleOrder(found[row.order_id], row.stale_claims) for row in rows]
+
+    async def orders_awaiting_stock_release(self, limit: int) -> list[uuid.UUID]:
+        ids = await self._conn.execute(
+            select(orders.c.order_id)
+            .where(orders.c.stock_release_pending)
+            .order_by(orders.c.update_time)
+            .limit(limit)
+        )
+        return list(ids.scalars())
+
+    async def mark_stock_released(self, order_id: uuid.UUID) -> None:
+        await self._conn.execute(
+            update(orders)
+            .where(orders.c.order_id == order_id)
+            .values(stock_release_pending=False)
+        )
+
+    async def _with_items(self, rows: Sequence[Row[Any]]) -> dict[uuid.UUID, Order]:
+        if not rows:
+            return {}
+        item_rows = await self._conn.execute(
+            select(order_items)
+            .where(order_items.c.order_id.in_([row.order_id for row in rows]))
+            .order_by(order_items.c.order_id, order_items.c.line_number)
+        )
+        lines: dict[uuid.UUID, list[OrderLine]] = defaultdict(list)
+        for item in item_rows:
+            lines[item.order_id].append(OrderLine(item.product_id, item.quantity, item.unit_price))
+        return {row.order_id: _order(row, lines[row.order_id]) for row in rows}
+
+
+def _order(row: Row[Any], lines: list[OrderLine]) -> Order:
+    return Order(
+        order_id=row.order_id,
+        customer_name=row.customer_name,
+        status=OrderStatus(row.status),
+        items=tuple(lines),
+        status_note=row.status_note,
+        create_time=row.create_time,
+        update_time=row.update_time,
+        next_step_due_time=row.next_step_due_time,
+    )

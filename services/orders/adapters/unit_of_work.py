@@ -1,0 +1,28 @@
+"""The unit of work: one PostgreSQL transaction that owns the commit, rerun when PostgreSQL
+reports a deadlock or serialization failure. Handlers never commit themselves."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from services.common.db import run_transaction
+from services.orders.adapters.repository import SqlOrderRepository
+from services.orders.service_layer.ports import OrderRepository
+
+T = TypeVar("T")
+
+
+class SqlUnitOfWork:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def transaction(
+        self, work: Callable[[OrderRepository], Awaitable[T]], *, name: str
+    ) -> T:
+        async def in_transaction(conn: AsyncConnection) -> T:
+            return await work(SqlOrderRepository(conn))
+
+        return await run_transaction(self._engine, in_transaction, name=name)

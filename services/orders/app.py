@@ -1,0 +1,85 @@
+"""Assemble the orders service: engine, inventory channel, task publisher, change feed,
+stock release retrier, and both servicers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import grpc
+
+from services.common.channels import aio_channel
+from services.common.config import Settings
+from services.common.db import create_engine
+from services.common.proto.fulfillment.orders.v1 import (
+    lifecycle_service_pb2,
+    lifecycle_service_pb2_grpc,
+    orders_service_pb2,
+    orders_service_pb2_grpc,
+)
+from services.common.server import ServiceParts
+from services.orders.adapters.change_feed import PostgresChangeFeed
+from services.orders.adapters.inventory_client import InventoryCatalog, ReservationReleaser
+from services.orders.adapters.step_publisher import CeleryStepPublisher
+from services.orders.adapters.unit_of_work import SqlUnitOfWork
+from services.orders.entrypoints.lifecycle_servicer import OrderLifecycleServicer
+from services.orders.entrypoints.order_servicer import OrderServicer
+from services.orders.service_layer.dependencies import FIRST_STEP_SLACK_S, OrderServiceDeps
+from services.orders.service_layer.stock_release import StockReleaseRetrier
+
+SERVICE_NAMES = (
+    orders_service_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name,
+    lifecycle_service_pb2.DESCRIPTOR.services_by_name["OrderLifecycleService"].full_name,
+)
+
+
+@dataclass
+class OrdersApp:
+    """The running service's parts, for the server and for tests that look inside."""
+
+    deps: OrderServiceDeps
+    change_feed: PostgresChangeFeed
+    parts: ServiceParts
+
+
+async def build(settings: Settings) -> ServiceParts:
+    return (await build_app(settings)).parts
+
+
+async def build_app(settings: Settings) -> OrdersApp:
+    engine = create_engine(settings.orders_database_url)
+    uow = SqlUnitOfWork(engine)
+    inventory_channel = aio_channel(settings.inventory_addr)
+    releaser = ReservationReleaser(inventory_channel, settings.grpc_deadline_s)
+    publisher = CeleryStepPublisher(settings)
+    change_feed = PostgresChangeFeed(settings.orders_database_url)
+    retrier = StockReleaseRetrier(uow, releaser)
+    deps = OrderServiceDeps(
+        uow=uow,
+        catalog=InventoryCatalog(inventory_channel, settings.grpc_deadline_s),
+        releaser=releaser,
+        publisher=publisher,
+        changes=change_feed,
+        retry_stock_releases=retrier.retry_soon,
+        first_step_due_in_s=settings.step_delay_max_s + FIRST_STEP_SLACK_S,
+        bulk_max_items=settings.bulk_max_items,
+    )
+    change_feed.start()
+    retrier.start()
+
+    def register(server: grpc.aio.Server) -> Sequence[str]:
+        orders_service_pb2_grpc.add_OrderServiceServicer_to_server(OrderServicer(deps), server)
+        lifecycle_service_pb2_grpc.add_OrderLifecycleServiceServicer_to_server(
+            OrderLifecycleServicer(deps), server
+        )
+        return SERVICE_NAMES
+
+    async def close() -> None:
+        await retrier.close()
+        await change_feed.close()
+        await publisher.close()
+        await inventory_channel.close()
+        await engine.dispose()
+
+    parts = ServiceParts(register=register, close=close, on_stopping=[change_feed.stop_watches])
+    return OrdersApp(deps, change_feed, parts)

@@ -1,0 +1,76 @@
+"""Domain values as proto messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from google.protobuf import timestamp_pb2
+from google.rpc import code_pb2, status_pb2
+
+from services.common.errors import DomainError
+from services.common.grpc_errors import to_status_proto
+from services.common.proto.fulfillment.orders.v1 import lifecycle_service_pb2 as lifecycle_pb2
+from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
+from services.orders.domain.lifecycle import OrderStatus
+from services.orders.domain.model import HistoryEntry, Order, StaleOrder
+from services.orders.service_layer.bulk_intake import BulkResult
+
+
+def order_message(order: Order) -> orders_pb2.Order:
+    message = orders_pb2.Order(
+        order_id=str(order.order_id),
+        customer_name=order.customer_name,
+        status=status_value(order.status),
+        items=[
+            orders_pb2.OrderItem(
+                product_id=line.product_id,
+                quantity=line.quantity,
+                unit_price=f"{line.unit_price:f}",
+            )
+            for line in order.items
+        ],
+        status_note=order.status_note,
+        create_time=_timestamp(order.create_time),
+        update_time=_timestamp(order.update_time),
+    )
+    if order.next_step_due_time is not None:
+        message.next_step_due_time.CopyFrom(_timestamp(order.next_step_due_time))
+    return message
+
+
+def history_entry_message(entry: HistoryEntry) -> orders_pb2.HistoryEntry:
+    return orders_pb2.HistoryEntry(
+        from_status=status_value(entry.from_status) if entry.from_status else 0,
+        to_status=status_value(entry.to_status),
+        time=_timestamp(entry.time),
+        note=entry.note,
+    )
+
+
+def bulk_result_message(result: BulkResult) -> orders_pb2.BulkCreateOrderResult:
+    if isinstance(result.outcome, DomainError):
+        return orders_pb2.BulkCreateOrderResult(
+            index=result.index,
+            request_id=result.request_id,
+            status=to_status_proto(result.outcome),
+        )
+    return orders_pb2.BulkCreateOrderResult(
+        index=result.index,
+        request_id=result.request_id,
+        status=status_pb2.Status(code=code_pb2.OK),
+        order=order_message(result.outcome),
+    )
+
+
+def stale_order_message(stale: StaleOrder) -> lifecycle_pb2.StaleOrder:
+    return lifecycle_pb2.StaleOrder(order=order_message(stale.order), stale_claims=stale.stale_claims)
+
+
+def status_value(status: OrderStatus) -> orders_pb2.Order.Status.ValueType:
+    return orders_pb2.Order.Status.Value(status.value)
+
+
+def _timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp

@@ -1,0 +1,3 @@
+from services.common.db import alembic_env
+
+alembic_env("orders")

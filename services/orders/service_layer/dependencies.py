@@ -1,0 +1,33 @@
+"""Everything a service-layer handler may use, assembled once at startup."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from services.orders.service_layer.ports import (
+    OrderChangeFeed,
+    ProductCatalog,
+    StepPublisher,
+    StockReleaser,
+    UnitOfWork,
+)
+
+# How many requests of a bulk stream are validated, priced and stored together.
+BULK_BATCH_SIZE = 200
+# Slack on top of the longest step delay before a new order's first step counts as late.
+FIRST_STEP_SLACK_S = 1.0
+
+
+@dataclass(frozen=True)
+class OrderServiceDeps:
+    uow: UnitOfWork
+    catalog: ProductCatalog
+    releaser: StockReleaser
+    publisher: StepPublisher
+    changes: OrderChangeFeed
+    # Asks the background release retrier to try again soon (see stock_release.py).
+    retry_stock_releases: Callable[[], None]
+    first_step_due_in_s: float
+    bulk_max_items: int
+    bulk_batch_size: int = BULK_BATCH_SIZE

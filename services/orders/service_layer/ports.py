@@ -1,0 +1,120 @@
+"""What the service layer needs from the outside world, as protocols.
+
+The adapters implement these against PostgreSQL, the inventory service and Celery; the
+unit tests implement them in memory.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Protocol, TypeVar
+
+from services.orders.domain.lifecycle import OrderStatus
+from services.orders.domain.model import (
+    HistoryEntry,
+    NewOrder,
+    Order,
+    OrderFilters,
+    PageKey,
+    StaleOrder,
+    StoredRequest,
+)
+
+T = TypeVar("T")
+
+
+class OrderRepository(Protocol):
+    async def stored_requests(self, request_ids: Collection[str]) -> dict[str, StoredRequest]:
+        """The orders holding any of `request_ids`, keyed by request_id."""
+
+    async def add_new_orders(
+        self, new_orders: Sequence[NewOrder], first_step_due_in_s: float
+    ) -> set[uuid.UUID]:
+        """Store orders with their items and first history row; returns the ids stored.
+
+        An order whose request_id another order already holds is skipped, not an error.
+        """
+
+    async def get(self, order_id: uuid.UUID) -> Order | None: ...
+
+    async def get_many(self, order_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Order]: ...
+
+    async def page(
+        self, filters: OrderFilters, after: PageKey | None, limit: int
+    ) -> list[Order]:
+        """Orders newest first, strictly after `after` in that order."""
+
+    async def history(self, order_id: uuid.UUID, after_entry_id: int = 0) -> list[HistoryEntry]:
+        """Transitions oldest first, only those after `after_entry_id`."""
+
+    async def get_with_last_entry_id(self, order_id: uuid.UUID) -> tuple[Order, int] | None:
+        """The order and the id of its latest history entry, read at one instant."""
+
+    async def change_status(
+        self,
+        order_id: uuid.UUID,
+        from_statuses: Collection[OrderStatus],
+        to_status: OrderStatus,
+        note: str,
+        next_step_due_in_s: float | None,
+        release_stock: bool = False,
+    ) -> Order | None:
+        """Compare-and-set: move the order to `to_status` only if it is in `from_statuses`,
+        writing its history row and announcing the change. None when the order was not in
+        one of `from_statuses` (or does not exist)."""
+
+    async def current_status(self, order_id: uuid.UUID) -> OrderStatus | None: ...
+
+    async def claim_stale(
+        self, limit: int, stale_after_s: float, lease_s: float
+    ) -> list[StaleOrder]: ...
+
+    async def orders_awaiting_stock_release(self, limit: int) -> list[uuid.UUID]: ...
+
+    async def mark_stock_released(self, order_id: uuid.UUID) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    async def transaction(
+        self, work: Callable[[OrderRepository], Awaitable[T]], *, name: str
+    ) -> T:
+        """Run `work` in one transaction that commits when it returns. `work` may run more
+        than once (deadlock retry), so it must have no effect outside the transaction."""
+
+
+@dataclass(frozen=True)
+class PriceLookup:
+    prices: dict[int, Decimal]
+    unknown: frozenset[int] = field(default_factory=frozenset)
+
+
+class ProductCatalog(Protocol):
+    async def lookup_prices(self, product_ids: Collection[int]) -> PriceLookup:
+        """Current prices of the known products and the set of unknown ones.
+
+        Raises InventoryUnavailable when the inventory cannot answer."""
+
+
+class StockReleaser(Protocol):
+    async def release_stock(self, order_id: uuid.UUID) -> None:
+        """Give back whatever the order holds; idempotent. Raises InventoryUnavailable."""
+
+
+class StepPublisher(Protocol):
+    async def publish_first_steps(self, order_ids: Sequence[uuid.UUID]) -> None:
+        """Hand new orders to the lifecycle worker. Never raises: an order whose task was
+        lost is re-driven by the stale monitor once its first step is overdue."""
+
+
+class OrderChanges(Protocol):
+    async def wait(self) -> bool:
+        """Until the order may have changed: True; or the server is stopping: False."""
+
+
+class OrderChangeFeed(Protocol):
+    def subscribe(self, order_id: uuid.UUID) -> AbstractAsyncContextManager[OrderChanges]:
+        """Listen for changes of one order from now until the context exits."""

@@ -1,0 +1,83 @@
+"""Reading orders: one order, pages of orders, an order's history."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.common.errors import FieldViolation, InvalidArgument
+from services.common.pagination import decode_page_token, encode_page_token, resolve_page_size
+from services.orders.domain.errors import OrderNotFound
+from services.orders.domain.model import HistoryEntry, Order, OrderFilters, PageKey
+from services.orders.service_layer.dependencies import OrderServiceDeps
+from services.orders.service_layer.ports import OrderRepository
+
+ORDERS_PAGE_TOKEN_KIND = "orders"
+
+
+@dataclass(frozen=True)
+class OrderPage:
+    orders: list[Order]
+    # Empty when this page is the last.
+    next_page_token: str
+
+
+async def get_order(order_id: uuid.UUID, deps: OrderServiceDeps) -> Order:
+    order = await deps.uow.transaction(lambda repo: repo.get(order_id), name="get_order")
+    if order is None:
+        raise OrderNotFound(str(order_id))
+    return order
+
+
+async def list_orders(
+    filters: OrderFilters, page_size: int, page_token: str, deps: OrderServiceDeps
+) -> OrderPage:
+    """Newest first. Keyset pagination on (create_time, order_id): an order created while a
+    caller pages sorts before the pages already read, so no order is skipped or repeated."""
+    limit = resolve_page_size(page_size)
+    after = _page_key(page_token, filters)
+    # One row more than the page tells whether another page exists without a count.
+    rows = await deps.uow.transaction(
+        lambda repo: repo.page(filters, after, limit + 1), name="list_orders"
+    )
+    orders = rows[:limit]
+    next_token = ""
+    if len(rows) > limit:
+        last = orders[-1]
+        next_token = encode_page_token(
+            ORDERS_PAGE_TOKEN_KIND,
+            [last.create_time.isoformat(), str(last.order_id)],
+            filters.as_token_filters(),
+        )
+    return OrderPage(orders, next_token)
+
+
+async def order_history(order_id: uuid.UUID, deps: OrderServiceDeps) -> list[HistoryEntry]:
+    async def read(repo: OrderRepository) -> list[HistoryEntry] | None:
+        if await repo.current_status(order_id) is None:
+            return None
+        return await repo.history(order_id)
+
+    entries = await deps.uow.transaction(read, name="order_history")
+    if entries is None:
+        raise OrderNotFound(str(order_id))
+    return entries
+
+
+def _page_key(page_token: str, filters: OrderFilters) -> PageKey | None:
+    last_key = decode_page_token(page_token, ORDERS_PAGE_TOKEN_KIND, filters.as_token_filters())
+    if last_key is None:
+        return None
+    try:
+        create_time_text, order_id_text = last_key
+        create_time = datetime.fromisoformat(create_time_text)
+        if create_time.tzinfo is None:
+            raise ValueError("naive time")
+        return PageKey(create_time, uuid.UUID(order_id_text))
+    except (TypeError, ValueError):
+        raise InvalidArgument(
+            "page_token is not a token this API issued; pass the next_page_token "
+            "from the previous response",
+            [FieldViolation("page_token", "unrecognised or altered token")],
+        ) from None

@@ -1,0 +1,91 @@
+"""Lifecycle transitions requested by the worker and the stale monitor."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+from services.common.logs import log_event
+from services.orders.domain.errors import OrderNotFound
+from services.orders.domain.lifecycle import (
+    OrderStatus,
+    is_terminal,
+    judge_missed_advance,
+    require_transition,
+)
+from services.orders.domain.model import Order, StaleOrder
+from services.orders.service_layer.dependencies import OrderServiceDeps
+from services.orders.service_layer.ports import OrderRepository
+
+logger = logging.getLogger("fulfillment.orders")
+
+
+@dataclass(frozen=True)
+class AdvanceOrder:
+    order_id: uuid.UUID
+    expected_status: OrderStatus
+    to_status: OrderStatus
+    note: str
+    next_step_due_in_s: float
+
+
+@dataclass(frozen=True)
+class AdvanceResult:
+    order: Order
+    # False when the transition had been applied before (a redelivered task).
+    applied: bool
+
+
+@dataclass(frozen=True)
+class ClaimStaleOrders:
+    limit: int
+    stale_after_s: float
+    lease_s: float
+
+
+async def advance_order(command: AdvanceOrder, deps: OrderServiceDeps) -> AdvanceResult:
+    order_id = command.order_id
+    require_transition(str(order_id), command.expected_status, command.to_status)
+    due_in = None if is_terminal(command.to_status) else command.next_step_due_in_s
+
+    async def compare_and_set(repo: OrderRepository) -> AdvanceResult:
+        order = await repo.change_status(
+            order_id, [command.expected_status], command.to_status, command.note, due_in
+        )
+        if order is not None:
+            return AdvanceResult(order, applied=True)
+        current = await repo.current_status(order_id)
+        if current is None:
+            raise OrderNotFound(str(order_id))
+        judge_missed_advance(str(order_id), current, command.expected_status, command.to_status)
+        unchanged = await repo.get(order_id)
+        assert unchanged is not None
+        return AdvanceResult(unchanged, applied=False)
+
+    result = await deps.uow.transaction(compare_and_set, name="advance_order")
+    if result.applied:
+        log_event(
+            logger, "order_status_changed", order_id=str(order_id),
+            from_status=command.expected_status.value, to_status=command.to_status.value,
+            note=command.note,
+        )
+    else:
+        log_event(
+            logger, "order_advance_repeated", order_id=str(order_id),
+            status=result.order.status.value, to_status=command.to_status.value,
+        )
+    return result
+
+
+async def claim_stale_orders(command: ClaimStaleOrders, deps: OrderServiceDeps) -> list[StaleOrder]:
+    claimed = await deps.uow.transaction(
+        lambda repo: repo.claim_stale(command.limit, command.stale_after_s, command.lease_s),
+        name="claim_stale_orders",
+    )
+    for stale in claimed:
+        log_event(
+            logger, "order_claimed_as_stale", order_id=str(stale.order.order_id),
+            status=stale.order.status.value, stale_claims=stale.stale_claims,
+        )
+    return claimed

@@ -1,0 +1,133 @@
+"""Synchronous gRPC clients and small helpers the orders tests share."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from decimal import Decimal
+
+import grpc
+import redis
+
+from services.common.lifecycle_tasks import LIFECYCLE_QUEUE, RUN_STEP_TASK
+from services.common.proto.fulfillment.inventory.v1 import (
+    inventory_service_pb2 as inventory_pb2,
+)
+from services.common.proto.fulfillment.inventory.v1 import (
+    inventory_service_pb2_grpc,
+    reservation_service_pb2_grpc,
+)
+from services.common.proto.fulfillment.inventory.v1 import (
+    reservation_service_pb2 as reservation_pb2,
+)
+from services.common.proto.fulfillment.orders.v1 import lifecycle_service_pb2 as lifecycle_pb2
+from services.common.proto.fulfillment.orders.v1 import (
+    lifecycle_service_pb2_grpc,
+    orders_service_pb2_grpc,
+)
+from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
+
+Status = orders_pb2.Order.Status
+TIMEOUT = 30
+
+
+class Clients:
+    def __init__(self, orders_channel: grpc.Channel, inventory_channel: grpc.Channel) -> None:
+        self.orders = orders_service_pb2_grpc.OrderServiceStub(orders_channel)
+        self.lifecycle = lifecycle_service_pb2_grpc.OrderLifecycleServiceStub(orders_channel)
+        self.inventory = inventory_service_pb2_grpc.InventoryServiceStub(inventory_channel)
+        self.reservations = reservation_service_pb2_grpc.ReservationServiceStub(
+            inventory_channel
+        )
+
+    def create_product(self, price: str = "9.99", stock: int = 1_000_000) -> int:
+        product = self.inventory.CreateProduct(
+            inventory_pb2.CreateProductRequest(
+                sku=f"sku-{uuid.uuid4().hex[:12]}", name="test product", price=price,
+                initial_stock=stock,
+            ),
+            timeout=TIMEOUT,
+        )
+        return product.product_id
+
+    def stock(self, product_id: int) -> int:
+        return self.inventory.GetStock(
+            inventory_pb2.GetStockRequest(product_id=product_id), timeout=TIMEOUT
+        ).stock_level
+
+    def create_order(
+        self, customer_name: str, items: list[tuple[int, int]], request_id: str = ""
+    ) -> orders_pb2.Order:
+        return self.orders.CreateOrder(order_request(customer_name, items, request_id), timeout=TIMEOUT)
+
+    def advance(
+        self, order_id: str, expected: int, to_status: int, note: str = "step done"
+    ) -> lifecycle_pb2.AdvanceOrderResponse:
+        return self.lifecycle.AdvanceOrder(
+            lifecycle_pb2.AdvanceOrderRequest(
+                order_id=order_id, expected_status=expected, to_status=to_status, note=note,
+                next_step_due_in_seconds=5,
+            ),
+            timeout=TIMEOUT,
+        )
+
+    def reserve(self, order: orders_pb2.Order) -> None:
+        self.reservations.ReserveStock(
+            reservation_pb2.ReserveStockRequest(
+                order_id=order.order_id,
+                items=[
+                    reservation_pb2.ReservationItem(product_id=i.product_id, quantity=i.quantity)
+                    for i in order.items
+                ],
+            ),
+            timeout=TIMEOUT,
+        )
+
+    def history(self, order_id: str) -> list[orders_pb2.HistoryEntry]:
+        return list(
+            self.orders.ListOrderHistory(
+                orders_pb2.ListOrderHistoryRequest(order_id=order_id), timeout=TIMEOUT
+            ).entries
+        )
+
+    def get(self, order_id: str) -> orders_pb2.Order:
+        return self.orders.GetOrder(orders_pb2.GetOrderRequest(order_id=order_id), timeout=TIMEOUT)
+
+
+def order_request(
+    customer_name: str, items: list[tuple[int, int]], request_id: str = ""
+) -> orders_pb2.CreateOrderRequest:
+    return orders_pb2.CreateOrderRequest(
+        request_id=request_id,
+        customer_name=customer_name,
+        items=[orders_pb2.CreateOrderItem(product_id=p, quantity=q) for p, q in items],
+    )
+
+
+def unique_name(prefix: str = "customer") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def published_first_steps(redis_url: str) -> list[tuple[str, str]]:
+    """(order_id, expected_status) of every step task waiting in the lifecycle queue."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        raw_messages = client.lrange(LIFECYCLE_QUEUE, 0, -1)
+    finally:
+        client.close()
+    tasks = []
+    for raw in raw_messages:
+        message = json.loads(raw)
+        if message["headers"]["task"] != RUN_STEP_TASK:
+            continue
+        body = message["body"]
+        if message["properties"].get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        args, _kwargs, _embed = json.loads(body)
+        tasks.append((args[0], args[1]))
+    return tasks
+
+
+def price(text: str) -> Decimal:
+    return Decimal(text)
