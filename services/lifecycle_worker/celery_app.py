@@ -7,19 +7,23 @@ ever exists in a process that forks afterwards.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init, worker_process_shutdown
+from celery.signals import worker_process_init, worker_process_shutdown, worker_ready
 
 from services.common.config import Settings
-from services.common.lifecycle_tasks import RUN_STEP_TASK, celery_config
+from services.common.lifecycle_tasks import LIFECYCLE_QUEUE, RUN_STEP_TASK, celery_config
+from services.common.logs import log_event
 from services.lifecycle_worker.adapters.celery_publisher import CeleryStepPublisher
 from services.lifecycle_worker.adapters.grpc_clients import ServiceClients
 from services.lifecycle_worker.service import RunStep, StepDependencies, StepTiming, advance_order
+
+logger = logging.getLogger("fulfillment.lifecycle.worker")
 
 # Steps are a few short gRPC calls, so a small batch per slot keeps slots busy between
 # broker round trips; larger batches would only strand more messages if a worker died
@@ -84,6 +88,13 @@ def create_worker_app(settings: Settings) -> Celery:
     def on_process_shutdown(**_: Any) -> None:
         dependencies.close()
 
+    def on_ready(sender: Any = None, **_: Any) -> None:
+        log_event(
+            logger, "worker_ready", hostname=getattr(sender, "hostname", ""),
+            queue=LIFECYCLE_QUEUE, pid=os.getpid(),
+        )
+
     worker_process_init.connect(on_process_init, weak=False)
     worker_process_shutdown.connect(on_process_shutdown, weak=False)
+    worker_ready.connect(on_ready, weak=False)
     return app

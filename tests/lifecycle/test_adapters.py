@@ -138,3 +138,15 @@ def test_dependencies_are_rebuilt_in_a_forked_process(monkeypatch: pytest.Monkey
     monkeypatch.setattr("os.getpid", lambda: 101)
     assert per_process.get() == "deps2"
     assert len(built) == 2
+
+
+def test_cli_offers_worker_and_monitor() -> None:
+    from services.cli import build_parser
+
+    parser = build_parser()
+    worker = parser.parse_args(["worker", "--concurrency", "3", "--pool", "threads"])
+    assert (worker.concurrency, worker.pool) == (3, "threads")
+    assert parser.parse_args(["worker"]).pool == "prefork"
+    assert parser.parse_args(["monitor"]).command == "monitor"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["worker", "--concurrency", "0"])
