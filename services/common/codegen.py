@@ -34,12 +34,17 @@ def _include_dirs() -> list[str]:
     return [str(PROTO_ROOT), str(googleapis), str(well_known)]
 
 
-def _run_protoc(args: list[str]) -> None:
+# Envoy turns grpc-status-details-bin into a JSON error body only if it can resolve every
+# detail type, so the descriptor set carries the error detail messages we send.
+DESCRIPTOR_EXTRAS = ["google/rpc/error_details.proto"]
+
+
+def _run_protoc(args: list[str], extra_files: list[str] | None = None) -> None:
     from grpc_tools import protoc
 
     includes = [f"-I{d}" for d in _include_dirs()]
     files = [str(p.relative_to(PROTO_ROOT)) for p in proto_files()]
-    code = protoc.main(["grpc_tools.protoc", *includes, *args, *files])
+    code = protoc.main(["grpc_tools.protoc", *includes, *args, *files, *(extra_files or [])])
     if code != 0:
         raise SystemExit(f"protoc failed with exit code {code}")
 
@@ -65,9 +70,11 @@ def generate(stubs_dir: Path, descriptor_set: Path) -> None:
                 f"--python_out={tmp_dir}",
                 f"--pyi_out={tmp_dir}",
                 f"--grpc_python_out={tmp_dir}",
-                f"--descriptor_set_out={tmp_dir / 'fulfillment.pb'}",
-                "--include_imports",
             ]
+        )
+        _run_protoc(
+            [f"--descriptor_set_out={tmp_dir / 'fulfillment.pb'}", "--include_imports"],
+            DESCRIPTOR_EXTRAS,
         )
         descriptor_set.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(tmp_dir / "fulfillment.pb"), descriptor_set)

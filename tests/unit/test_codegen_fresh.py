@@ -40,6 +40,7 @@ def test_descriptor_set_includes_imports_for_envoy() -> None:
         "google/api/http.proto",
         "google/protobuf/timestamp.proto",
         "google/rpc/status.proto",
+        "google/rpc/error_details.proto",
         "fulfillment/inventory/v1/inventory_service.proto",
         "fulfillment/orders/v1/orders_service.proto",
     } <= names
