@@ -1,0 +1,79 @@
+"""The whole stack, started the way a user starts it: `fulfillment up`."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import Process, free_port, fulfillment_command, wait_until
+
+
+@dataclass
+class Stack:
+    process: Process
+    gateway: str
+    inventory_addr: str
+    orders_addr: str
+
+    def http(
+        self, method: str, path: str, body: Any = None, timeout: float = 30
+    ) -> tuple[int, Any]:
+        """One HTTP/JSON call through Envoy; returns (status, parsed JSON body or text)."""
+        data = (
+            body if isinstance(body, bytes) else None if body is None else json.dumps(body).encode()
+        )
+        request = urllib.request.Request(
+            f"{self.gateway}{path}",
+            data=data,
+            method=method,
+            headers={"content-type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                status, raw = response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            status, raw = exc.code, exc.read()
+        text = raw.decode()
+        try:
+            return status, json.loads(text) if text else None
+        except json.JSONDecodeError:
+            return status, text
+
+
+@pytest.fixture(scope="package")
+def stack(service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    ports = {name: free_port() for name in ("inventory", "orders", "gateway", "admin")}
+    env = {
+        **service_env,
+        "INVENTORY_ADDR": f"127.0.0.1:{ports['inventory']}",
+        "ORDERS_ADDR": f"127.0.0.1:{ports['orders']}",
+        "GATEWAY_PORT": str(ports["gateway"]),
+        "GATEWAY_ADMIN_PORT": str(ports["admin"]),
+        "FULFILLMENT_STEP_DELAY_MIN_S": "0",
+        "FULFILLMENT_STEP_DELAY_MAX_S": "0.05",
+        "FULFILLMENT_SWEEP_INTERVAL_S": "1",
+    }
+    log = Path(tmp_path_factory.mktemp("stack")) / "up.log"
+    process = Process(fulfillment_command("up", "--workers", "2"), env, log)
+    try:
+        wait_until(
+            lambda: "up: ready" in process.output() or process.popen.poll() is not None,
+            timeout=90,
+            what="`fulfillment up` to report ready",
+        )
+        assert "up: ready" in process.output(), process.output()[-3000:]
+        yield Stack(
+            process,
+            f"http://127.0.0.1:{ports['gateway']}",
+            env["INVENTORY_ADDR"],
+            env["ORDERS_ADDR"],
+        )
+    finally:
+        process.stop(timeout=30)
