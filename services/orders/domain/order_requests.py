@@ -58,7 +58,9 @@ class ValidOrderRequest:
             OrderLine(item.product_id, item.quantity, prices[item.product_id])
             for item in self.items
         )
-        return NewOrder(order_id, self.customer_name, lines, self.request_id, self.fingerprint)
+        # The fingerprint matters only to retries, and only a request_id allows them.
+        fingerprint = self.fingerprint if self.request_id else None
+        return NewOrder(order_id, self.customer_name, lines, self.request_id, fingerprint)
 
 
 def validate_order_request(request: OrderRequest) -> ValidOrderRequest:

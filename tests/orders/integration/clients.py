@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from decimal import Decimal
+from collections.abc import Callable
 
 import grpc
+import psycopg2
 import redis
 
 from services.common.lifecycle_tasks import LIFECYCLE_QUEUE, RUN_STEP_TASK
@@ -95,6 +96,10 @@ class Clients:
         return self.orders.GetOrder(orders_pb2.GetOrderRequest(order_id=order_id), timeout=TIMEOUT)
 
 
+def orders_stub(channel: grpc.Channel) -> orders_service_pb2_grpc.OrderServiceStub:
+    return orders_service_pb2_grpc.OrderServiceStub(channel)
+
+
 def order_request(
     customer_name: str, items: list[tuple[int, int]], request_id: str = ""
 ) -> orders_pb2.CreateOrderRequest:
@@ -105,12 +110,16 @@ def order_request(
     )
 
 
-def unique_name(prefix: str = "customer") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+# Every customer these tests create starts so; the package teardown retires their orders.
+TEST_CUSTOMER_PREFIX = "orders-test-"
 
 
-def published_first_steps(redis_url: str) -> list[tuple[str, str]]:
-    """(order_id, expected_status) of every step task waiting in the lifecycle queue."""
+def unique_name(label: str = "customer") -> str:
+    return f"{TEST_CUSTOMER_PREFIX}{label}-{uuid.uuid4().hex[:10]}"
+
+
+def queued_step_tasks(redis_url: str) -> list[tuple[bytes, str, str]]:
+    """(raw message, order_id, expected_status) of every step task in the lifecycle queue."""
     client = redis.Redis.from_url(redis_url)
     try:
         raw_messages = client.lrange(LIFECYCLE_QUEUE, 0, -1)
@@ -125,9 +134,32 @@ def published_first_steps(redis_url: str) -> list[tuple[str, str]]:
         if message["properties"].get("body_encoding") == "base64":
             body = base64.b64decode(body)
         args, _kwargs, _embed = json.loads(body)
-        tasks.append((args[0], args[1]))
+        tasks.append((raw, args[0], args[1]))
     return tasks
 
 
-def price(text: str) -> Decimal:
-    return Decimal(text)
+def first_step_tasks_for(redis_url: str, order_ids: set[str]) -> list[str]:
+    """Order ids of the queued first-step tasks (expected PENDING) of `order_ids`."""
+    return [
+        order_id for _raw, order_id, expected in queued_step_tasks(redis_url)
+        if order_id in order_ids and expected == "PENDING"
+    ]
+
+
+def sql(database_url: str, query: str, params: tuple = ()) -> list[tuple]:
+    """Read (or, for test setup and cleanup only, write) the database directly."""
+    connection = psycopg2.connect(database_url)
+    try:
+        with connection, connection.cursor() as cursor:
+            cursor.execute(query, params)
+            return cursor.fetchall() if cursor.description else []
+    finally:
+        connection.close()
+
+
+def rpc_code(call: Callable[[], object]) -> grpc.StatusCode:
+    try:
+        call()
+    except grpc.RpcError as exc:
+        return exc.code()
+    return grpc.StatusCode.OK

@@ -8,12 +8,19 @@ from functools import partial
 
 import grpc
 import pytest
+import redis
 
 import services.inventory.app as inventory_app
 from services.common.config import Settings
+from services.common.lifecycle_tasks import LIFECYCLE_QUEUE
 from services.common.server import ServiceParts
 from services.orders.app import OrdersApp, build_app
-from tests.orders.clients import Clients
+from tests.orders.integration.clients import (
+    TEST_CUSTOMER_PREFIX,
+    Clients,
+    queued_step_tasks,
+    sql,
+)
 from tests.support import BackgroundServer
 
 
@@ -68,3 +75,40 @@ def clients(
         grpc.insecure_channel(inventory_server.addr) as inventory_channel,
     ):
         yield Clients(orders_channel, inventory_channel)
+
+
+@pytest.fixture(scope="package", autouse=True)
+def retire_test_orders(database_url: str, redis_url: str) -> Iterator[None]:
+    """After the package: fail the orders these tests left moving (with their history row,
+    as a transition would) and drop their queued step tasks, so later test packages (the
+    stale monitor's, the worker's) do not inherit them. Nothing else runs by then."""
+    yield
+    retired = sql(database_url, _RETIRE_TEST_ORDERS, (TEST_CUSTOMER_PREFIX + "%",))
+    ours = {order_id for (order_id,) in retired}
+    client = redis.Redis.from_url(redis_url)
+    try:
+        for raw, order_id, _expected in queued_step_tasks(redis_url):
+            if order_id in ours:
+                client.lrem(LIFECYCLE_QUEUE, 1, raw)
+    finally:
+        client.close()
+
+
+_RETIRE_TEST_ORDERS = """
+    WITH retired AS (
+        UPDATE orders.orders
+        SET status = 'FAILED', status_note = 'retired by the orders test suite',
+            update_time = clock_timestamp(), next_step_due_time = NULL, stale_claims = 0
+        WHERE customer_name LIKE %s
+          AND status IN ('PENDING', 'PROCESSING', 'PACKAGING', 'SHIPPED')
+        RETURNING order_id, update_time, status_note
+    ), recorded AS (
+        INSERT INTO orders.order_history (order_id, from_status, to_status, time, note)
+        SELECT r.order_id,
+               (SELECT h.to_status FROM orders.order_history AS h
+                WHERE h.order_id = r.order_id ORDER BY h.id DESC LIMIT 1),
+               'FAILED', r.update_time, r.status_note
+        FROM retired AS r
+    )
+    SELECT order_id::text FROM retired
+"""
