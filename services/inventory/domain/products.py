@@ -97,6 +97,7 @@ def check_product_ids(validator: Validator, field_path: str, product_ids: list[i
             field_path, f"must name at most {MAX_BATCH_GET} products, got {len(product_ids)}"
         )
         return False
+    violations_before = len(validator.violations)
     first_index: dict[int, int] = {}
     for index, product_id in enumerate(product_ids):
         item_path = f"{field_path}[{index}]"
@@ -108,4 +109,4 @@ def check_product_ids(validator: Validator, field_path: str, product_ids: list[i
             )
         else:
             first_index[product_id] = index
-    return not validator.violations
+    return len(validator.violations) == violations_before

@@ -17,27 +17,25 @@ from services.inventory.entrypoints import requests, responses
 from services.inventory.service_layer import catalog, stock
 from services.inventory.service_layer.unit_of_work import UnitOfWork
 
-Context = grpc.aio.ServicerContext
-
 
 class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
     def __init__(self, uow: UnitOfWork) -> None:
         self._uow = uow
 
     async def CreateProduct(
-        self, request: inventory_pb2.CreateProductRequest, context: Context
+        self, request: inventory_pb2.CreateProductRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.Product:
         created = await catalog.create_product(self._uow, requests.new_product(request))
         return responses.product(created)
 
     async def GetProduct(
-        self, request: inventory_pb2.GetProductRequest, context: Context
+        self, request: inventory_pb2.GetProductRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.Product:
         found = await catalog.get_product(self._uow, requests.product_id(request))
         return responses.product(found)
 
     async def ListProducts(
-        self, request: inventory_pb2.ListProductsRequest, context: Context
+        self, request: inventory_pb2.ListProductsRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.ListProductsResponse:
         page_request = requests.products_page(request)
         page = await catalog.list_products(
@@ -46,7 +44,7 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         return responses.products_page(page)
 
     async def BatchGetProducts(
-        self, request: inventory_pb2.BatchGetProductsRequest, context: Context
+        self, request: inventory_pb2.BatchGetProductsRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.BatchGetProductsResponse:
         found = await catalog.batch_get_products(self._uow, requests.product_ids(request))
         return inventory_pb2.BatchGetProductsResponse(
@@ -54,21 +52,21 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         )
 
     async def SetStock(
-        self, request: inventory_pb2.SetStockRequest, context: Context
+        self, request: inventory_pb2.SetStockRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.StockLevel:
         product_id, stock_level = requests.new_stock_level(request)
         level = await stock.set_stock(self._uow, product_id, stock_level)
         return responses.stock_level(level)
 
     async def AdjustStock(
-        self, request: inventory_pb2.AdjustStockRequest, context: Context
+        self, request: inventory_pb2.AdjustStockRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.StockLevel:
         product_id, delta = requests.stock_delta(request)
         level = await stock.adjust_stock(self._uow, product_id, delta)
         return responses.stock_level(level)
 
     async def GetStock(
-        self, request: inventory_pb2.GetStockRequest, context: Context
+        self, request: inventory_pb2.GetStockRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.StockLevel:
         level = await stock.get_stock(self._uow, requests.product_id(request))
         return responses.stock_level(level)

@@ -14,15 +14,13 @@ from services.inventory.entrypoints import requests, responses
 from services.inventory.service_layer import reservations
 from services.inventory.service_layer.unit_of_work import UnitOfWork
 
-Context = grpc.aio.ServicerContext
-
 
 class ReservationServicer(reservation_pb2_grpc.ReservationServiceServicer):
     def __init__(self, uow: UnitOfWork) -> None:
         self._uow = uow
 
     async def ReserveStock(
-        self, request: reservation_pb2.ReserveStockRequest, context: Context
+        self, request: reservation_pb2.ReserveStockRequest, context: grpc.aio.ServicerContext
     ) -> reservation_pb2.ReserveStockResponse:
         outcome = await reservations.reserve_stock(
             self._uow, requests.reservation_request(request)
@@ -34,7 +32,7 @@ class ReservationServicer(reservation_pb2_grpc.ReservationServiceServicer):
         )
 
     async def ReleaseStock(
-        self, request: reservation_pb2.ReleaseStockRequest, context: Context
+        self, request: reservation_pb2.ReleaseStockRequest, context: grpc.aio.ServicerContext
     ) -> reservation_pb2.ReleaseStockResponse:
         outcome = await reservations.release_stock(
             self._uow, requests.release_order_id(request)
