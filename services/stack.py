@@ -152,7 +152,7 @@ class Stack:
                 child.tail = [*child.tail[-199:], line]
                 self.out(prefix + line)
 
-    def start(self, child: Child, color: str, timeout: float = 60) -> None:
+    def launch(self, child: Child, color: str) -> None:
         child.process = subprocess.Popen(
             child.args,
             stdout=subprocess.PIPE,
@@ -162,14 +162,21 @@ class Stack:
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         threading.Thread(target=self._pump, args=(child, color), daemon=True).start()
+
+    def wait_ready(self, children: list[Child], stop: threading.Event, timeout: float = 90) -> None:
+        pending = list(children)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not child.alive():
-                raise StackError(f"{child.name} exited during startup (see its log lines above)")
-            if child.ready():
-                return
+        while pending and not stop.is_set():
+            for child in list(pending):
+                if not child.alive():
+                    raise StackError(f"{child.name} exited during startup (see its log lines above)")
+                if child.ready():
+                    self.out(f"up: {child.name} ready")
+                    pending.remove(child)
+            if time.monotonic() > deadline:
+                names = ", ".join(c.name for c in pending)
+                raise StackError(f"{names} did not become ready within {timeout:.0f}s")
             time.sleep(0.1)
-        raise StackError(f"{child.name} did not become ready within {timeout:.0f}s")
 
     def crashed(self) -> Child | None:
         return next((c for c in self.children if c.process is not None and not c.alive()), None)
@@ -212,11 +219,17 @@ def run_up(settings: Settings, workers: int, out: Callable[[str], None] = print)
             migrate_all(settings)
         except DatabaseUnreachable as exc:
             raise StackError(str(exc)) from None
+        # The services, worker and monitor start together (each retries its peers); the
+        # gateway last, so `ready` means the front door answers.
+        *backends, gateway = stack.children
         for index, child in enumerate(stack.children):
-            if stop_requested.is_set():
-                break
+            if child is gateway:
+                stack.wait_ready(backends, stop_requested)
+                if stop_requested.is_set():
+                    break
             out(f"up: starting {child.name}")
-            stack.start(child, _COLORS[index % len(_COLORS)])
+            stack.launch(child, _COLORS[index % len(_COLORS)])
+        stack.wait_ready([gateway], stop_requested)
         if not stop_requested.is_set():
             out(_banner(settings, workers))
         while not stop_requested.wait(0.5):

@@ -1,0 +1,108 @@
+"""`fulfillment up` stops everything it started, whichever way it is stopped."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from tests.support import Process, free_port, fulfillment_command, wait_until
+
+
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+    found: set[int] = set()
+    stack = [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            if child not in found:
+                found.add(child)
+                stack.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return "?"
+
+
+def _start_up(service_env: dict[str, str], tmp_path: Path) -> Process:
+    env = {
+        **service_env,
+        "INVENTORY_ADDR": f"127.0.0.1:{free_port()}",
+        "ORDERS_ADDR": f"127.0.0.1:{free_port()}",
+        "GATEWAY_PORT": str(free_port()),
+        "GATEWAY_ADMIN_PORT": str(free_port()),
+    }
+    process = Process(fulfillment_command("up", "--workers", "1"), env, tmp_path / "up.log")
+    wait_until(
+        lambda: "up: ready" in process.output() or process.popen.poll() is not None,
+        timeout=90, what="`fulfillment up` to be ready",
+    )
+    assert "up: ready" in process.output(), process.output()[-3000:]
+    return process
+
+
+# SIGTERM takes the same path as SIGINT (Ctrl-C); the e2e stack fixture stops `up` with it.
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGKILL])
+def test_up_leaves_no_process_behind(
+    service_env: dict[str, str], tmp_path: Path, stop_signal: signal.Signals
+) -> None:
+    with _start_up(service_env, tmp_path) as up:
+        started = _descendants(up.pid)
+        # inventory, orders, worker (+ pool), monitor, gateway (+ envoy)
+        assert len(started) >= 6, started
+        os.kill(up.pid, stop_signal)
+        if stop_signal != signal.SIGKILL:
+            assert up.wait(timeout=60) == 0
+            assert "up: stopped" in up.output()
+        try:
+            wait_until(
+                lambda: not [pid for pid in started if _alive(pid)],
+                timeout=60, what="every process `up` started to exit",
+            )
+        except TimeoutError:
+            left = {pid: _cmdline(pid) for pid in started if _alive(pid)}
+            for pid in left:
+                os.kill(pid, signal.SIGKILL)
+            pytest.fail(f"still running after `up` stopped: {left}\n{up.output()[-3000:]}")
+
+
+def test_up_explains_an_unreachable_database(service_env: dict[str, str], tmp_path: Path) -> None:
+    env = {**service_env, "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"}
+    with Process(fulfillment_command("up"), env, tmp_path / "up.log") as up:
+        assert up.wait(timeout=60) == 1
+        output = up.output()
+    assert "PostgreSQL is not reachable" in output
+    assert "DATABASE_URL" in output
+    assert "Traceback" not in output
+
+
+def test_up_explains_an_unreachable_redis(service_env: dict[str, str], tmp_path: Path) -> None:
+    env = {**service_env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    with Process(fulfillment_command("up"), env, tmp_path / "up.log") as up:
+        assert up.wait(timeout=60) == 1
+        output = up.output()
+    assert "Redis is not reachable" in output and "REDIS_URL" in output
+    assert "Traceback" not in output
