@@ -128,11 +128,10 @@ class SqlOrderRepository:
         # reads the order that holds it.
         statement = (
             pg_insert(orders)
-            .values(rows)
             .on_conflict_do_nothing(index_elements=[orders.c.request_id])
             .returning(orders.c.order_id)
         )
-        inserted = set((await self._conn.execute(statement)).scalars())
+        inserted = set((await self._conn.execute(statement, rows)).scalars())
         stored = [n for n in ordered if n.order_id in inserted]
         if not stored:
             return inserted

@@ -22,12 +22,17 @@ class CeleryStepPublisher:
         self._sender = make_sender(settings)
         # Celery publishes with blocking I/O; a few threads keep it off the event loop and
         # bound how many publishes wait on a broker that does not answer.
+        self._threads = threads
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="step-publisher")
 
     async def publish_first_steps(self, order_ids: Sequence[uuid.UUID]) -> None:
         loop = asyncio.get_running_loop()
+        # Each publish waits on one Redis round trip; spread a batch over the threads.
+        shares = [list(order_ids[i :: self._threads]) for i in range(self._threads)]
         try:
-            await loop.run_in_executor(self._executor, self._send, list(order_ids))
+            await asyncio.gather(
+                *(loop.run_in_executor(self._executor, self._send, share) for share in shares if share)
+            )
         except Exception as exc:
             # The orders are committed and their first step is due at next_step_due_time;
             # the stale monitor re-drives them once that has passed.

@@ -129,11 +129,17 @@ async def _commit_and_publish(
     async def insert(repo: OrderRepository) -> tuple[dict[uuid.UUID, Order], dict[str, StoredRequest]]:
         inserted = await repo.add_new_orders(to_insert, deps.first_step_due_in_s)
         created = await repo.get_many(inserted)
-        # A concurrent request may have taken a request_id since we looked: the insert
-        # skipped ours (ON CONFLICT DO NOTHING waited for the winner to commit), so this
-        # read sees the winner.
-        request_ids = {n.request_id for n in to_insert if n.request_id}
-        holders = await repo.stored_requests(request_ids) if request_ids else {}
+        holders = {
+            n.request_id: StoredRequest(created[n.order_id], n.request_fingerprint or "")
+            for n in to_insert
+            if n.request_id and n.order_id in created
+        }
+        # A concurrent request took these request_ids since we looked: the insert skipped
+        # ours (ON CONFLICT DO NOTHING waited for the winner to commit), so this read,
+        # a new statement, sees the winner.
+        lost = {n.request_id for n in to_insert if n.request_id and n.order_id not in created}
+        if lost:
+            holders.update(await repo.stored_requests(lost))
         return created, holders
 
     created, holders = await deps.uow.transaction(insert, name="create_orders")
