@@ -7,7 +7,9 @@ import json
 import grpc
 
 # gRPC's own transparent retry for calls that never reached a server or met a restarting
-# one. Our internal RPCs are idempotent (keyed by order id), so retrying them is safe.
+# one: a server that is shutting down answers UNAVAILABLE, or CANCELLED for calls it had
+# accepted but not started (grpc/grpc#41785). Calls between our services are idempotent
+# (reads, or keyed by order id), so retrying them is safe.
 _SERVICE_CONFIG = json.dumps(
     {
         "methodConfig": [
@@ -18,7 +20,7 @@ _SERVICE_CONFIG = json.dumps(
                     "initialBackoff": "0.05s",
                     "maxBackoff": "1s",
                     "backoffMultiplier": 2,
-                    "retryableStatusCodes": ["UNAVAILABLE"],
+                    "retryableStatusCodes": ["UNAVAILABLE", "CANCELLED"],
                 },
             }
         ]
