@@ -123,3 +123,18 @@ def test_duplicate_request_ids_in_one_batch_follow_the_first_order_stored(system
     assert isinstance(outcomes[4], RequestIdReused)
     assert len(system.db.rows) == 1
     assert system.publisher.published == [outcomes[2].order_id]
+
+
+def test_inventory_down_fails_each_order_of_a_batch_but_still_answers_retries(system):
+    stored = asyncio.run(create_order(request(request_id="kept"), system.deps))
+    system.catalog.available = False
+    outcomes = asyncio.run(
+        create_orders(
+            [request(request_id="kept"), request(items=((2, 1),)), request(name="")],
+            system.deps,
+        )
+    )
+    assert outcomes[0] == stored
+    assert isinstance(outcomes[1], InventoryUnavailable)
+    assert isinstance(outcomes[2], InvalidArgument)
+    assert len(system.db.rows) == 1
