@@ -35,9 +35,9 @@ TERMINAL = {Status.DELIVERED, Status.CANCELED, Status.FAILED}
 SHOWN = ["PENDING", "PROCESSING", "PACKAGING", "SHIPPED", "DELIVERED", "CANCELED", "FAILED"]
 
 CATALOGUE = [
-    ("Mechanical keyboard", "89.90", 25),
-    ("USB-C dock", "149.00", 15),
-    ("4K monitor", "1200.99", 8),
+    ("Mechanical keyboard", "89.90", 80),
+    ("USB-C dock", "149.00", 60),
+    ("4K monitor", "1200.99", 40),
     ("Limited-edition mouse", "59.50", 2),
 ]
 
