@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import grpc
 
 from services.common.proto.fulfillment.orders.v1 import lifecycle_service_pb2 as lifecycle_pb2
@@ -10,7 +12,7 @@ from services.orders.entrypoints import requests, responses
 from services.orders.service_layer import transitions
 from services.orders.service_layer.dependencies import OrderServiceDeps
 
-Context = grpc.aio.ServicerContext
+Context: TypeAlias = grpc.aio.ServicerContext
 
 
 class OrderLifecycleServicer(lifecycle_service_pb2_grpc.OrderLifecycleServiceServicer):

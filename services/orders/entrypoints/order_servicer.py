@@ -7,6 +7,7 @@ ErrorMappingInterceptor.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import TypeAlias
 
 import grpc
 
@@ -23,7 +24,7 @@ from services.orders.service_layer import (
 )
 from services.orders.service_layer.dependencies import OrderServiceDeps
 
-Context = grpc.aio.ServicerContext
+Context: TypeAlias = grpc.aio.ServicerContext
 
 
 class OrderServicer(orders_service_pb2_grpc.OrderServiceServicer):

@@ -11,7 +11,6 @@ from services.common.errors import DomainError
 from services.common.grpc_errors import to_status_proto
 from services.common.proto.fulfillment.orders.v1 import lifecycle_service_pb2 as lifecycle_pb2
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
-from services.orders.domain.lifecycle import OrderStatus
 from services.orders.domain.model import HistoryEntry, Order, StaleOrder
 from services.orders.service_layer.bulk_intake import BulkResult
 
@@ -20,7 +19,7 @@ def order_message(order: Order) -> orders_pb2.Order:
     message = orders_pb2.Order(
         order_id=str(order.order_id),
         customer_name=order.customer_name,
-        status=status_value(order.status),
+        status=order.status.value,
         items=[
             orders_pb2.OrderItem(
                 product_id=line.product_id,
@@ -40,8 +39,9 @@ def order_message(order: Order) -> orders_pb2.Order:
 
 def history_entry_message(entry: HistoryEntry) -> orders_pb2.HistoryEntry:
     return orders_pb2.HistoryEntry(
-        from_status=status_value(entry.from_status) if entry.from_status else 0,
-        to_status=status_value(entry.to_status),
+        # Unset (STATUS_UNSPECIFIED) for the first entry, which has no previous status.
+        from_status=entry.from_status.value if entry.from_status else None,
+        to_status=entry.to_status.value,
         time=_timestamp(entry.time),
         note=entry.note,
     )
@@ -64,10 +64,6 @@ def bulk_result_message(result: BulkResult) -> orders_pb2.BulkCreateOrderResult:
 
 def stale_order_message(stale: StaleOrder) -> lifecycle_pb2.StaleOrder:
     return lifecycle_pb2.StaleOrder(order=order_message(stale.order), stale_claims=stale.stale_claims)
-
-
-def status_value(status: OrderStatus) -> orders_pb2.Order.Status.ValueType:
-    return orders_pb2.Order.Status.Value(status.value)
 
 
 def _timestamp(moment: datetime) -> timestamp_pb2.Timestamp:

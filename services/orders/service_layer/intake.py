@@ -45,9 +45,9 @@ async def create_orders(requests: Sequence[OrderRequest], deps: OrderServiceDeps
     """One outcome per request, in request order: the order, or why there is none."""
     outcomes: dict[int, Outcome] = {}
     valid: dict[int, ValidOrderRequest] = {}
-    for index, request in enumerate(requests):
+    for index, raw_request in enumerate(requests):
         try:
-            valid[index] = validate_order_request(request)
+            valid[index] = validate_order_request(raw_request)
         except DomainError as exc:
             outcomes[index] = exc
 
