@@ -1,8 +1,9 @@
 """advance_order: run one lifecycle step of one order. Every lifecycle rule lives here.
 
-A step is safe to run any number of times: it reads the order, acts only when the order
-is still in the status the step was scheduled for, and moves it with one compare-and-set.
-Reservations are keyed by order id, so a repeated reservation holds nothing more.
+A step is safe to run any number of times: it moves the order with one compare-and-set
+from the status the step was scheduled for, so a step that comes too late or twice
+changes nothing. The reserving step first reads the order (GetOrder) for its items;
+reservations are keyed by order id, so a repeated reservation holds nothing more.
 """
 
 from __future__ import annotations
@@ -105,28 +106,38 @@ def _log_step(
 
 
 def _run_step(command: RunStep, deps: StepDependencies) -> StepResult:
-    try:
-        order = deps.orders.get_order(command.order_id)
-    except OrderNotFound:
-        return StepResult(NOT_FOUND, "")
     expected = command.expected_status
-    if order.status != expected:
-        return _skip(order.status, expected)
     to_status = domain.next_status(expected)
     if to_status is None:
-        return StepResult(STOPPED, order.status)
-    if expected == domain.RESERVING_STEP:
-        try:
-            deps.reservations.reserve_stock(order.order_id, order.items)
-        except StockShortfall as short:
-            return _fail(command, deps, domain.shortfall_note(short.shortfalls), FAILED_NO_STOCK)
-        except ReservationRejected as rejected:
-            return _fail(command, deps, f"cannot reserve stock: {rejected}", FAILED_UNRESERVABLE)
-        except ReservationRefused:
-            # Only a cancel or a stale failure releases an order's reservation, and both
-            # move the order to a terminal state that its next reader will see.
-            return StepResult(RESERVATION_REFUSED, order.status)
-    return _advance(command, deps, to_status)
+        return StepResult(STOPPED, expected)
+    try:
+        if expected == domain.RESERVING_STEP:
+            stopped = _reserve(command, deps)
+            if stopped is not None:
+                return stopped
+        # The other steps need nothing from the order: the compare-and-set alone tells
+        # whether it is still where this step expects it.
+        return _advance(command, deps, to_status)
+    except OrderNotFound:
+        return StepResult(NOT_FOUND, "")
+
+
+def _reserve(command: RunStep, deps: StepDependencies) -> StepResult | None:
+    """Hold the order's stock; a result means the step ends here."""
+    order = deps.orders.get_order(command.order_id)
+    if order.status != command.expected_status:
+        return _skip(order.status, command.expected_status)
+    try:
+        deps.reservations.reserve_stock(order.order_id, order.items)
+    except StockShortfall as short:
+        return _fail(command, deps, domain.shortfall_note(short.shortfalls), FAILED_NO_STOCK)
+    except ReservationRejected as rejected:
+        return _fail(command, deps, f"cannot reserve stock: {rejected}", FAILED_UNRESERVABLE)
+    except ReservationRefused:
+        # Only a cancel or a stale failure releases an order's reservation, and both
+        # move the order to a terminal state that its next reader will see.
+        return StepResult(RESERVATION_REFUSED, order.status)
+    return None
 
 
 def _skip(current: str, expected: str) -> StepResult:

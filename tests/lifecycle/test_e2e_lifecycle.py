@@ -1,0 +1,127 @@
+"""End-to-end: real worker and monitor processes, both services, Redis and PostgreSQL.
+
+Step delays are 0 here; the monitor runs with a long grace so it never steps in.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import pytest
+
+from tests.lifecycle.stack import (
+    FULL_PATH,
+    Services,
+    Status,
+    log_events,
+    purge_broker,
+    read_log,
+    status_path,
+)
+from tests.support import Process
+
+QUIET_MONITOR = {"FULFILLMENT_STALE_AFTER_S": "60", "FULFILLMENT_SWEEP_INTERVAL_S": "1"}
+
+
+@dataclass
+class Lifecycle:
+    services: Services
+    worker: Process
+    monitor: Process
+
+
+@pytest.fixture(scope="module")
+def lifecycle(services: Services, redis_url: str) -> Iterator[Lifecycle]:
+    purge_broker(redis_url)
+    worker = services.start_worker(concurrency=2)
+    monitor = services.start_monitor(**QUIET_MONITOR)
+    yield Lifecycle(services, worker, monitor)
+    worker.stop()
+    monitor.stop()
+
+
+def customer(tag: str) -> str:
+    return f"{tag}-{uuid.uuid4().hex[:8]}"
+
+
+def test_every_order_walks_the_whole_lifecycle_exactly_once(lifecycle: Lifecycle) -> None:
+    services = lifecycle.services
+    products = [services.create_product(stock=1000) for _ in range(3)]
+    baskets = [[(products[n % 3], 1 + n % 2)] for n in range(200)]
+    who = customer("walk")
+
+    services.place_orders(who, baskets)
+    orders = services.wait_all_terminal(who, 200, timeout=150)
+
+    assert Counter(Status.Name(o.status) for o in orders) == {"DELIVERED": 200}
+    with ThreadPoolExecutor(8) as pool:
+        paths = list(pool.map(lambda o: status_path(services.history(o.order_id)), orders))
+    assert all(path == FULL_PATH for path in paths), [p for p in paths if p != FULL_PATH][:3]
+    taken = Counter()
+    for basket in baskets:
+        for product_id, quantity in basket:
+            taken[product_id] += quantity
+    assert {p: services.stock(p) for p in products} == {p: 1000 - taken[p] for p in products}
+    steps = log_events(lifecycle.worker, event="step")
+    assert steps and {"order_id", "step", "outcome", "duration_ms"} <= steps[0].keys()
+
+
+def test_concurrent_orders_never_oversell(lifecycle: Lifecycle) -> None:
+    services = lifecycle.services
+    product = services.create_product(stock=50)
+    who = customer("contention")
+    lowest = [50]
+    done = threading.Event()
+
+    def watch_stock() -> None:
+        while not done.is_set():
+            lowest[0] = min(lowest[0], services.stock(product))
+            done.wait(0.1)
+
+    watcher = threading.Thread(target=watch_stock)
+    watcher.start()
+    try:
+        services.place_orders(who, [[(product, 1)]] * 150, clients=16)
+        orders = services.wait_all_terminal(who, 150, timeout=120)
+    finally:
+        done.set()
+        watcher.join()
+
+    outcomes = Counter(Status.Name(o.status) for o in orders)
+    assert outcomes == {"DELIVERED": 50, "FAILED": 100}
+    for order in orders:
+        if order.status == Status.FAILED:
+            assert order.status_note.startswith("insufficient stock"), order.status_note
+            assert f"product {product} requested 1, available 0" in order.status_note
+    assert services.stock(product) == 0
+    assert lowest[0] >= 0
+
+
+def test_partially_available_order_fails_and_reserves_nothing(lifecycle: Lifecycle) -> None:
+    services = lifecycle.services
+    available = services.create_product(stock=5)
+    short = services.create_product(stock=1)
+    who = customer("partial")
+
+    order_id = services.place_order(who, [(available, 2), (short, 3)])
+    (order,) = services.wait_all_terminal(who, 1, timeout=60)
+
+    assert order.order_id == order_id
+    assert order.status == Status.FAILED
+    assert order.status_note == (
+        f"insufficient stock: product {short} requested 3, available 1"
+    )
+    assert (services.stock(available), services.stock(short)) == (5, 1)
+    assert status_path(services.history(order_id)) == ["PENDING", "PROCESSING", "FAILED"]
+
+
+def test_worker_and_monitor_stop_gracefully_on_sigterm(lifecycle: Lifecycle) -> None:
+    assert lifecycle.worker.stop(timeout=30) == 0
+    assert lifecycle.monitor.stop(timeout=30) == 0
+    assert "Warm shutdown" in read_log(lifecycle.worker)
+    assert log_events(lifecycle.monitor, event="monitor_stopped")
