@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from services.common.errors import (
     FailedPrecondition,
@@ -105,7 +105,3 @@ def invalid_order_id(field_path: str, raw: str) -> InvalidArgument:
 
 def _status_violation(order_id: str, description: str) -> PreconditionViolation:
     return PreconditionViolation(type="ORDER_STATUS", subject=f"orders/{order_id}", description=description)
-
-
-def join_ids(values: Iterable[object]) -> str:
-    return ", ".join(str(v) for v in values)

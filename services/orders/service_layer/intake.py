@@ -34,6 +34,7 @@ logger = logging.getLogger("fulfillment.orders")
 
 Outcome = Order | DomainError
 
+
 async def create_order(request: OrderRequest, deps: OrderServiceDeps) -> Order:
     (outcome,) = await create_orders([request], deps)
     if isinstance(outcome, DomainError):
