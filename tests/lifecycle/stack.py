@@ -83,22 +83,16 @@ class Services:
         self.processes.append(process)
         return process
 
-    def start_worker(self, concurrency: int = 2, **overrides: str) -> Process:
+    def start_worker(self, concurrency: int = 2, wait: bool = True, **overrides: str) -> Process:
         worker = self.spawn("worker", ["worker", "--concurrency", str(concurrency)], **overrides)
-        wait_until(
-            lambda: '"worker_ready"' in read_log(worker) or worker.popen.poll() is not None,
-            timeout=STARTUP_TIMEOUT_S, what="the worker to be ready",
-        )
-        assert worker.popen.poll() is None, read_log(worker)[-3000:]
+        if wait:
+            wait_started(worker)
         return worker
 
-    def start_monitor(self, **overrides: str) -> Process:
+    def start_monitor(self, wait: bool = True, **overrides: str) -> Process:
         monitor = self.spawn("monitor", ["monitor"], **overrides)
-        wait_until(
-            lambda: '"monitor_started"' in read_log(monitor) or monitor.popen.poll() is not None,
-            timeout=STARTUP_TIMEOUT_S, what="the monitor to start",
-        )
-        assert monitor.popen.poll() is None, read_log(monitor)[-3000:]
+        if wait:
+            wait_started(monitor)
         return monitor
 
     def stop(self) -> None:
@@ -168,6 +162,20 @@ class Services:
         except TimeoutError:
             counts = Counter(Status.Name(o.status) for o in self.orders_of(customer))
             raise AssertionError(f"orders of {customer} not all terminal: {dict(counts)}") from None
+
+
+_STARTED = {"worker": '"worker_ready"', "monitor": '"monitor_started"'}
+
+
+def wait_started(*processes: Process) -> None:
+    """Wait until each worker/monitor logged that it is up (or fail with its output)."""
+    for process in processes:
+        marker = _STARTED[process.args[3]]  # [python, -m, services.cli, <command>, ...]
+        wait_until(
+            lambda p=process, m=marker: m in read_log(p) or p.popen.poll() is not None,
+            timeout=STARTUP_TIMEOUT_S, what=f"{process.args[3:]} to start",
+        )
+        assert process.popen.poll() is None, read_log(process)[-3000:]
 
 
 def kill_group(process: Process) -> None:

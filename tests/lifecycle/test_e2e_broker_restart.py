@@ -19,6 +19,7 @@ from tests.lifecycle.stack import (
     assert_history_is_a_chain,
     expected_stock,
     log_events,
+    wait_started,
 )
 from tests.support import Process, free_port, wait_until
 
@@ -82,8 +83,9 @@ def stack(
     services = Services({**lifecycle_env, "REDIS_URL": broker.url}, lifecycle_logs, "restart-")
     try:
         services.start()
-        services.start_worker(concurrency=2, **DELAYS)
-        monitor = services.start_monitor(**MONITOR)
+        worker = services.start_worker(concurrency=2, wait=False, **DELAYS)
+        monitor = services.start_monitor(wait=False, **MONITOR)
+        wait_started(worker, monitor)
         yield services, monitor
     finally:
         services.stop()

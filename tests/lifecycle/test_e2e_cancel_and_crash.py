@@ -23,6 +23,7 @@ from tests.lifecycle.stack import (
     log_events,
     purge_broker,
     status_path,
+    wait_started,
 )
 from tests.support import Process, wait_until
 
@@ -49,8 +50,9 @@ class Lifecycle:
 @pytest.fixture(scope="module")
 def lifecycle(services: Services, redis_url: str) -> Iterator[Lifecycle]:
     purge_broker(redis_url)
-    running = Lifecycle(services, services.start_monitor(**EAGER_MONITOR))
-    running.workers.append(services.start_worker(concurrency=2, **DELAYS))
+    running = Lifecycle(services, services.start_monitor(wait=False, **EAGER_MONITOR))
+    running.workers.append(services.start_worker(concurrency=2, wait=False, **DELAYS))
+    wait_started(running.monitor, running.worker)
     yield running
     for process in [*running.workers, running.monitor]:
         process.stop()

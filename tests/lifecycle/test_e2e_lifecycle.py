@@ -22,6 +22,7 @@ from tests.lifecycle.stack import (
     purge_broker,
     read_log,
     status_path,
+    wait_started,
 )
 from tests.support import Process
 
@@ -38,8 +39,9 @@ class Lifecycle:
 @pytest.fixture(scope="module")
 def lifecycle(services: Services, redis_url: str) -> Iterator[Lifecycle]:
     purge_broker(redis_url)
-    worker = services.start_worker(concurrency=2)
-    monitor = services.start_monitor(**QUIET_MONITOR)
+    worker = services.start_worker(concurrency=2, wait=False)
+    monitor = services.start_monitor(wait=False, **QUIET_MONITOR)
+    wait_started(worker, monitor)
     yield Lifecycle(services, worker, monitor)
     worker.stop()
     monitor.stop()

@@ -17,6 +17,7 @@ from tests.lifecycle.stack import (
     log_events,
     purge_broker,
     status_path,
+    wait_started,
 )
 from tests.support import Process, wait_until
 
@@ -26,7 +27,7 @@ MONITOR = {
     "FULFILLMENT_SWEEP_INTERVAL_S": "0.3",
     "FULFILLMENT_STALE_RETRIES": str(RETRIES),
 }
-SLOW_STEPS = {"FULFILLMENT_STEP_DELAY_MIN_S": "4", "FULFILLMENT_STEP_DELAY_MAX_S": "4"}
+SLOW_STEPS = {"FULFILLMENT_STEP_DELAY_MIN_S": "3", "FULFILLMENT_STEP_DELAY_MAX_S": "3"}
 
 
 @dataclass
@@ -52,7 +53,8 @@ class Monitors:
 @pytest.fixture(scope="module")
 def monitors(services: Services, redis_url: str) -> Iterator[Monitors]:
     purge_broker(redis_url)
-    pair = (services.start_monitor(**MONITOR), services.start_monitor(**MONITOR))
+    pair = (services.start_monitor(wait=False, **MONITOR), services.start_monitor(wait=False, **MONITOR))
+    wait_started(*pair)
     yield Monitors(services, pair)
     for monitor in pair:
         monitor.stop()
