@@ -20,6 +20,8 @@ MAX_QUANTITY = 1_000_000
 MAX_PRODUCT_ID = 2**63 - 1
 CANCEL_REASON_MAX_LENGTH = 500
 NOTE_MAX_LENGTH = 10_000
+# Due times, stale grace and leases beyond a year are mistakes, not plans.
+MAX_SECONDS = 365 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -111,9 +113,11 @@ def check_note(validator: Validator, field_path: str, note: str) -> None:
 def check_seconds(
     validator: Validator, field_path: str, value: float, *, positive: bool = False
 ) -> None:
+    low = "> 0" if positive else ">= 0"
     if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        bound = "> 0" if positive else ">= 0"
-        validator.fail(field_path, f"must be a finite number of seconds {bound}, got {value}")
+        validator.fail(field_path, f"must be a number of seconds {low}, got {value}")
+    elif value > MAX_SECONDS:
+        validator.fail(field_path, f"must be at most {MAX_SECONDS} seconds (a year), got {value}")
 
 
 def _check_text(validator: Validator, field_path: str, value: str, max_length: int) -> None:

@@ -147,6 +147,10 @@ CASES: dict[str, tuple[Callable, grpc.StatusCode, str]] = {
     "advance: canceled order": (advance(which="canceled"), PRECONDITION, "is CANCELED"),
     "claim: negative limit": (claim(limit=-1), INVALID, "limit"),
     "claim: zero lease": (claim(lease_seconds=0), INVALID, "lease_seconds"),
+    "claim: endless grace": (claim(stale_after_seconds=1e300), INVALID, "stale_after_seconds"),
+    "advance: due time beyond reason": (
+        advance(next_step_due_in_seconds=float("inf")), INVALID, "next_step",
+    ),
 }
 
 

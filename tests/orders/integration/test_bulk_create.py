@@ -21,6 +21,7 @@ from tests.orders.integration.conftest import start_orders_server
 from tests.support import wait_until
 
 UNKNOWN_PRODUCT = 9_000_000_000_000
+OTHER_UNKNOWN_PRODUCT = 9_000_000_000_001
 
 
 def list_customer_orders(clients, customer: str) -> list[orders_pb2.Order]:
@@ -45,6 +46,10 @@ def test_bulk_of_1000_fails_exactly_the_bad_items_and_creates_the_rest(clients, 
     requests[10] = order_request(customer, [(first, 1), (UNKNOWN_PRODUCT, 1)], f"{run}-10")
     requests[250] = order_request(customer, [(first, 0)], f"{run}-250")
     requests[500] = order_request("", [(first, 1)], f"{run}-500")
+    requests[600] = order_request(customer, [(OTHER_UNKNOWN_PRODUCT, 1)], f"{run}-600")
+    requests[601] = order_request(
+        customer, [(second, 1), (OTHER_UNKNOWN_PRODUCT, 1), (UNKNOWN_PRODUCT, 1)], f"{run}-601"
+    )
     # Reuses the request_id of item 100 with another body: rejected like a retry would be.
     requests[750] = order_request(customer, [(second, 7)], f"{run}-100")
     # Repeats item 200 exactly: answered with item 200's order, as a retry.
@@ -53,6 +58,8 @@ def test_bulk_of_1000_fails_exactly_the_bad_items_and_creates_the_rest(clients, 
         10: code_pb2.NOT_FOUND,
         250: code_pb2.INVALID_ARGUMENT,
         500: code_pb2.INVALID_ARGUMENT,
+        600: code_pb2.NOT_FOUND,
+        601: code_pb2.NOT_FOUND,
         750: code_pb2.INVALID_ARGUMENT,
     }
 
@@ -63,6 +70,12 @@ def test_bulk_of_1000_fails_exactly_the_bad_items_and_creates_the_rest(clients, 
     failures = {r.index: r.status.code for r in results if r.status.code != code_pb2.OK}
     assert failures == expected_failures
     assert str(UNKNOWN_PRODUCT) in results[10].status.message
+    assert str(OTHER_UNKNOWN_PRODUCT) in results[600].status.message
+    assert str(UNKNOWN_PRODUCT) in results[601].status.message
+    assert str(OTHER_UNKNOWN_PRODUCT) in results[601].status.message
+    assert "items[1]" in results[601].status.message
+    assert "items[2]" in results[601].status.message
+    assert "items[0]" not in results[601].status.message
     assert "items[0].quantity" in results[250].status.message
     assert all(not results[i].HasField("order") for i in expected_failures)
     assert results[900].order == results[200].order
