@@ -146,10 +146,7 @@ async def _commit_and_publish(
     created, holders = await deps.uow.transaction(insert, name="create_orders")
     new_ids = [n.order_id for n in to_insert if n.order_id in created]
     for order_id in new_ids:
-        log_event(
-            logger, "order_created", order_id=str(order_id), status="PENDING",
-            customer_name=created[order_id].customer_name,
-        )
+        log_event(logger, "order_created", order_id=str(order_id), status="PENDING")
     if new_ids:
         await deps.publisher.publish_first_steps(new_ids)
     return created, holders
