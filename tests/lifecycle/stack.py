@@ -35,12 +35,17 @@ FULL_PATH = ["PENDING", "PROCESSING", "PACKAGING", "SHIPPED", "DELIVERED"]
 STARTUP_TIMEOUT_S = 60.0
 
 
-def purge_broker(redis_url: str, keep: Iterable[str] = ("fulfillment:test-run-lock",)) -> None:
-    """Drop queued and unacknowledged step tasks left by earlier processes."""
+def purge_broker(redis_url: str) -> None:
+    """Drop queued and unacknowledged step tasks left by earlier processes.
+
+    Kombu's own bookkeeping (`_kombu.*`: exchange bindings) and the test-run lock stay, so
+    senders that already declared the queue keep delivering to it.
+    """
     client = redis.Redis.from_url(redis_url)
     try:
         for key in client.scan_iter():
-            if key.decode() not in keep:
+            name = key.decode(errors="replace")
+            if not name.startswith(("_kombu.", "fulfillment:test-run-lock")):
                 client.delete(key)
     finally:
         client.close()

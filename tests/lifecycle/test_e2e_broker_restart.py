@@ -31,7 +31,10 @@ MONITOR = {
     "FULFILLMENT_STALE_RETRIES": "2",
 }
 
-pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
+pytestmark = [
+    pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server"),
+    pytest.mark.timeout(300),
+]
 
 
 class PrivateRedis:

@@ -35,6 +35,9 @@ EAGER_MONITOR = {
     "FULFILLMENT_STALE_RETRIES": "2",
 }
 
+# Startup of the processes counts against the first test of the module.
+pytestmark = pytest.mark.timeout(300)
+
 
 @dataclass
 class Lifecycle:

@@ -28,6 +28,9 @@ from tests.support import Process
 
 QUIET_MONITOR = {"FULFILLMENT_STALE_AFTER_S": "60", "FULFILLMENT_SWEEP_INTERVAL_S": "1"}
 
+# Startup of the processes counts against the first test of the module.
+pytestmark = pytest.mark.timeout(300)
+
 
 @dataclass
 class Lifecycle:
