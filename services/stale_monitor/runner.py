@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 
 from services.common.config import Settings
 from services.common.lifecycle_tasks import make_sender
@@ -20,11 +21,30 @@ from services.stale_monitor.service import MonitorDependencies, SweepPolicy, swe
 logger = logging.getLogger("fulfillment.monitor")
 
 
-def run_monitor(settings: Settings, stop: threading.Event | None = None) -> int:
-    stop = stop or threading.Event()
+class StopRequest:
+    """A flag a signal handler may set. Not a threading.Event: Event.set() takes a lock
+    that the interrupted main thread may be holding inside Event.wait(), a deadlock."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def set(self, *_: object) -> None:
+        self.requested = True
+
+    def is_set(self) -> bool:
+        return self.requested
+
+    def wait(self, timeout: float, tick: float = 0.1) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.requested and (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(left, tick))
+
+
+def run_monitor(settings: Settings, stop: StopRequest | None = None) -> int:
+    stop = stop or StopRequest()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
+            signal.signal(sig, stop.set)
     policy = SweepPolicy.from_settings(settings)
     clients = ServiceClients.connect(settings)
     sender = make_sender(settings)

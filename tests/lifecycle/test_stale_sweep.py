@@ -158,3 +158,35 @@ def test_lease_lets_a_redriven_step_run_as_long_as_a_normal_one() -> None:
     assert policy.lease_s == pytest.approx(4.0)
     assert (policy.stale_after_s, policy.retries) == (60.0, 2)
 
+
+
+def test_monitor_keeps_sweeping_while_the_orders_service_is_down_and_stops_on_request(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import threading
+    from dataclasses import replace
+
+    from services.common.config import Settings
+    from services.stale_monitor.runner import StopRequest, run_monitor
+    from tests.support import free_port, wait_until
+
+    settings = replace(
+        Settings(),
+        orders_addr=f"127.0.0.1:{free_port()}",
+        inventory_addr=f"127.0.0.1:{free_port()}",
+        redis_url=f"redis://127.0.0.1:{free_port()}/0",
+        sweep_interval_s=0.05,
+        grpc_deadline_s=0.5,
+    )
+    stop = StopRequest()
+    exit_codes: list[int] = []
+    monitor = threading.Thread(target=lambda: exit_codes.append(run_monitor(settings, stop)))
+    monitor.start()
+    wait_until(
+        lambda: sum(r.getMessage() == "sweep_failed" for r in caplog.records) >= 2,
+        timeout=30, what="two failed sweeps",
+    )
+    stop.set()
+    monitor.join(30)
+
+    assert exit_codes == [0]
