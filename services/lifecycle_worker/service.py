@@ -13,6 +13,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from services.common.logs import log_event
 from services.lifecycle_worker import domain
@@ -84,25 +85,35 @@ def advance_order(command: RunStep, deps: StepDependencies) -> StepResult:
     try:
         result = _run_step(command, deps)
     except Exception as exc:
-        _log_step(command, started, ERROR, logging.WARNING, error=f"{type(exc).__name__}: {exc}")
+        _log_step(
+            command, started, ERROR, logging.WARNING, {"error": f"{type(exc).__name__}: {exc}"}
+        )
         raise
-    _log_step(
-        command, started, result.outcome, status=result.status,
-        **({"note": result.note} if result.note else {}),
-        **({"next_delay_s": round(result.next_delay_s, 3)} if result.next_delay_s else {}),
-    )
+    details: dict[str, Any] = {"status": result.status}
+    if result.note:
+        details["note"] = result.note
+    if result.next_delay_s:
+        details["next_delay_s"] = round(result.next_delay_s, 3)
+    _log_step(command, started, result.outcome, logging.INFO, details)
     return result
 
 
 def _log_step(
-    command: RunStep, started: float, outcome: str, level: int = logging.INFO, **fields: object
+    command: RunStep,
+    started: float,
+    outcome: str,
+    level: int = logging.INFO,
+    details: dict[str, Any] | None = None,
 ) -> None:
-    log_event(
-        logger, "step", level,
-        order_id=command.order_id, step=command.expected_status, outcome=outcome,
-        duration_ms=round((time.monotonic() - started) * 1000, 1),
-        **({"redrive": command.note} if command.note else {}), **fields,
-    )
+    fields: dict[str, Any] = {
+        "order_id": command.order_id,
+        "step": command.expected_status,
+        "outcome": outcome,
+        "duration_ms": round((time.monotonic() - started) * 1000, 1),
+    }
+    if command.note:
+        fields["redrive"] = command.note
+    log_event(logger, "step", level, **fields, **(details or {}))
 
 
 def _run_step(command: RunStep, deps: StepDependencies) -> StepResult:

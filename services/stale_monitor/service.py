@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from services.common.config import Settings
 from services.common.logs import log_event
@@ -111,10 +112,10 @@ def _redrive(
     deps: MonitorDependencies,
     report: SweepReport,
 ) -> None:
-    fields = dict(
-        order_id=order.order_id, step=order.status,
-        attempt=decision.attempt, retries=decision.retries, note=decision.note,
-    )
+    fields: dict[str, Any] = {
+        "order_id": order.order_id, "step": order.status,
+        "attempt": decision.attempt, "retries": decision.retries, "note": decision.note,
+    }
     try:
         deps.publisher.publish_step(order.order_id, order.status, note=decision.note)
     except PublishFailed as exc:
@@ -135,7 +136,7 @@ def _fail(
     report: SweepReport,
 ) -> None:
     note = decision.note(order.status)
-    fields = dict(order_id=order.order_id, step=order.status, note=note)
+    fields: dict[str, Any] = {"order_id": order.order_id, "step": order.status, "note": note}
     try:
         result = deps.orders.advance_order(order.order_id, order.status, domain.FAILED, note, 0.0)
     except (IllegalTransition, OrderNotFound) as exc:

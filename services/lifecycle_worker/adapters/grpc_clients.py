@@ -54,10 +54,6 @@ def status_name(value: int) -> str:
     return orders_pb2.Order.Status.Name(value)
 
 
-def status_value(name: str) -> int:
-    return orders_pb2.Order.Status.Value(name)
-
-
 def order_snapshot(order: orders_pb2.Order) -> OrderSnapshot:
     return OrderSnapshot(
         order_id=order.order_id,
@@ -102,8 +98,9 @@ class GrpcOrders:
     ) -> AdvanceResult:
         request = lifecycle_pb2.AdvanceOrderRequest(
             order_id=order_id,
-            expected_status=status_value(expected_status),
-            to_status=status_value(to_status),
+            # Enum fields take their value names ("PROCESSING") as well as numbers.
+            expected_status=expected_status,
+            to_status=to_status,
             note=note,
             next_step_due_in_seconds=next_step_due_in_s,
         )
@@ -176,7 +173,7 @@ class GrpcReservations:
 
 
 def _details(exc: grpc.RpcError) -> str:
-    return exc.details() if hasattr(exc, "details") else str(exc)
+    return (exc.details() or "") if hasattr(exc, "details") else str(exc)
 
 
 def shortfalls_from_error(exc: grpc.RpcError, items: Sequence[OrderItem]) -> list[Shortfall]:
