@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable
 from functools import partial
@@ -93,6 +94,19 @@ def _codegen(_settings: Settings, _args: argparse.Namespace) -> int:
 
     codegen_main()
     return 0
+
+
+def _bench(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from services.bench.runner import run_bench
+
+    logging.getLogger().setLevel(logging.WARNING)  # the tables are the output, not log lines
+    return run_bench(
+        settings, args.scenario, profile="quick" if args.quick else args.profile,
+        target_running=args.target_running, processes=args.processes or None, workers=args.workers,
+        out=Path(args.out) if args.out else None, plot=Path(args.plot) if args.plot else None,
+    )
 
 
 def _positive_int(raw: str) -> int:
@@ -194,6 +208,28 @@ def build_parser() -> argparse.ArgumentParser:
         "codegen", help="regenerate protobuf stubs and the Envoy descriptor set from protos/"
     )
     codegen.set_defaults(run=_codegen)
+
+    bench = commands.add_parser(
+        "bench", help="benchmark a scenario beside its limit measured in the same run "
+        "(see benchmarks/README.md)"
+    )
+    bench.add_argument("scenario", choices=["create", "bulk", "hot-sku", "lifecycle", "gateway", "all"])
+    bench.add_argument("--quick", action="store_true", help="smaller sizes (same as --profile quick)")
+    bench.add_argument("--profile", choices=["full", "quick", "tiny"], default="full", help=argparse.SUPPRESS)
+    bench.add_argument(
+        "--target-running", action="store_true",
+        help="measure the stack the environment points at instead of starting a private one",
+    )
+    bench.add_argument(
+        "--processes", type=int, default=0,
+        help="server processes per service for the private stack (default: FULFILLMENT_SERVER_PROCESSES)",
+    )
+    bench.add_argument("--workers", type=_positive_int, default=4, help="lifecycle worker concurrency")
+    bench.add_argument(
+        "--out", default="", help="JSON results path (default: benchmarks/results/SCENARIO.json)"
+    )
+    bench.add_argument("--plot", default="", help="write the create throughput plot (PNG) here")
+    bench.set_defaults(run=_bench)
 
     render_deploy = commands.add_parser(
         "render-deploy", help="render the Envoy configs for docker compose and Kubernetes into "

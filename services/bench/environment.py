@@ -1,0 +1,286 @@
+"""Where a benchmark runs: a private stack it starts (own database, Redis db number and
+ports, every process stopped at the end) or a stack that is already running."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import psycopg2
+import redis
+from sqlalchemy.engine import make_url
+
+from services.bench.rss import command_line, descendants, process_tree_rss
+from services.common.config import Settings
+from services.migrations import migrate_all
+from services.stack import check_postgres, check_redis, grpc_serving, http_answers
+
+# The same claim the test suite takes, so a benchmark and a test run never share a db.
+_REDIS_LOCK_KEY = "fulfillment:test-run-lock"
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class BenchError(RuntimeError):
+    """The benchmark cannot run; the message says why."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def libpq_url(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def log_tail(self, lines: int = 30) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+
+@dataclass
+class BenchEnvironment:
+    settings: Settings
+    env: dict[str, str]
+    own_stack: bool
+    log_dir: Path
+    processes: dict[str, ServiceProcess] = field(default_factory=dict)
+    cleanups: list[Callable[[], None]] = field(default_factory=list)
+    helpers: set[str] = field(default_factory=set)
+    # Peak RSS seen so far per pid, so processes that exit (recycled pool children) count.
+    _peaks: dict[int, dict[str, object]] = field(default_factory=dict)
+    _service_of: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def database_url(self) -> str:
+        return libpq_url(self.settings.orders_database_url)
+
+    @property
+    def inventory_database_url(self) -> str:
+        return libpq_url(self.settings.inventory_database_url)
+
+    def start(
+        self,
+        name: str,
+        args: list[str],
+        ready: Callable[[], bool],
+        timeout: float = 60,
+        helper: bool = False,
+    ) -> None:
+        """Start a service of the stack (only when the stack is ours) or a bench helper (a
+        limit's server or worker, always ours), and wait until it is ready."""
+        if name in self.processes or (not self.own_stack and not helper):
+            return
+        if helper:
+            self.helpers.add(name)
+        log_path = self.log_dir / f"{name}.log"
+        with open(log_path, "wb") as log:
+            popen = subprocess.Popen(
+                args,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=_REPO_ROOT,
+                start_new_session=True,
+            )
+        process = ServiceProcess(name, popen, log_path)
+        self.processes[name] = process
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if not process.alive():
+                raise BenchError(f"{name} exited during startup:\n{process.log_tail()}")
+            if time.monotonic() > deadline:
+                raise BenchError(f"{name} was not ready within {timeout:.0f}s:\n{process.log_tail()}")
+            time.sleep(0.1)
+
+    def start_services(self) -> None:
+        cli = [sys.executable, "-m", "services.cli"]
+        self.start("inventory", [*cli, "serve", "inventory"], grpc_serving(self.settings.inventory_addr))
+        self.start("orders", [*cli, "serve", "orders"], grpc_serving(self.settings.orders_addr))
+
+    def start_gateway(self) -> None:
+        url = f"http://127.0.0.1:{self.settings.gateway_port}/"
+        self.start("gateway", [sys.executable, "-m", "services.cli", "gateway"], http_answers(url))
+
+    def start_worker(self, concurrency: int) -> None:
+        self.start(
+            "worker",
+            [sys.executable, "-m", "services.cli", "worker", "--concurrency", str(concurrency)],
+            lambda: "worker_ready" in self.processes["worker"].log_tail(200),
+        )
+
+    def stop(self, name: str, timeout: float = 15) -> None:
+        process = self.processes.pop(name, None)
+        if process is None:
+            return
+        self.sample_rss()
+        if process.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.popen.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.popen.wait(timeout)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.popen.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.popen.wait(5)
+
+    def sample_rss(self) -> None:
+        """Record the peak RSS of every process of every service (call it now and then)."""
+        for name, root in self._roots().items():
+            for entry in process_tree_rss(root):
+                pid = int(entry["pid"])  # type: ignore[call-overload]
+                self._service_of[pid] = name
+                previous = self._peaks.get(pid)
+                if previous is None or float(entry["peak_rss_mb"]) >= float(previous["peak_rss_mb"]):  # type: ignore[arg-type]
+                    self._peaks[pid] = entry
+
+    def rss_report(self) -> dict[str, dict[str, object]]:
+        self.sample_rss()
+        report: dict[str, dict[str, object]] = {}
+        for pid, entry in sorted(self._peaks.items()):
+            service = report.setdefault(self._service_of[pid], {"peak_rss_mb": 0.0, "processes": []})
+            service["processes"].append(entry)  # type: ignore[union-attr]
+            service["peak_rss_mb"] = max(float(service["peak_rss_mb"]), float(entry["peak_rss_mb"]))  # type: ignore[arg-type]
+        return report
+
+    def _roots(self) -> dict[str, int]:
+        if self.own_stack:
+            return {
+                name: p.popen.pid
+                for name, p in self.processes.items()
+                if p.alive() and name not in self.helpers
+            }
+        # An already running stack: find its processes by command line.
+        roots: dict[str, int] = {}
+        for pid in descendants(1):
+            words = command_line(pid).split()
+            if "services.cli" in " ".join(words) or any(w.endswith("/fulfillment") for w in words):
+                for role in ("inventory", "orders", "worker", "monitor", "gateway"):
+                    if role in words and role not in roots:
+                        roots[role] = pid
+        return roots
+
+    def close(self) -> None:
+        for name in reversed(list(self.processes)):
+            self.stop(name)
+        for cleanup in reversed(self.cleanups):
+            with contextlib.suppress(Exception):
+                cleanup()
+
+
+def _claim_redis_db(base_url: str) -> tuple[str, Callable[[], None]]:
+    base = base_url.rsplit("/", 1)[0] if base_url.count("/") > 2 else base_url
+    token = uuid.uuid4().hex
+    for db in range(1, 16):
+        client = redis.Redis.from_url(f"{base}/{db}")
+        if client.set(_REDIS_LOCK_KEY, token, nx=True, ex=3600):
+            for key in client.scan_iter():
+                if key != _REDIS_LOCK_KEY.encode():
+                    client.delete(key)
+
+            def release(client: redis.Redis = client) -> None:
+                client.flushdb()
+                client.close()
+
+            return f"{base}/{db}", release
+        client.close()
+    raise BenchError("no free Redis db number (1-15) for the benchmark")
+
+
+def _drop_database(admin_url: str, name: str) -> None:
+    conn = psycopg2.connect(admin_url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    conn.close()
+
+
+@contextlib.contextmanager
+def bench_environment(
+    base: Settings, *, target_running: bool, processes: int, log_level: str = "INFO"
+) -> Iterator[BenchEnvironment]:
+    """Yield an environment; a private one is torn down entirely on the way out."""
+    log_dir = Path(tempfile.mkdtemp(prefix="fulfillment-bench-"))
+    if target_running:
+        yield BenchEnvironment(base, dict(os.environ), own_stack=False, log_dir=log_dir)
+        return
+    check_postgres(base.database_url)
+    check_redis(base.redis_url)
+    name = f"fulfillment_bench_{uuid.uuid4().hex[:10]}"
+    database_url = str(
+        make_url(libpq_url(base.database_url)).set(database=name).render_as_string(hide_password=False)
+    )
+    admin_url = str(make_url(database_url).set(database="postgres").render_as_string(hide_password=False))
+    environment = BenchEnvironment(base, {}, own_stack=True, log_dir=log_dir)
+    try:
+        redis_url, release_redis = _claim_redis_db(base.redis_url)
+        environment.cleanups.append(release_redis)
+        environment.cleanups.append(lambda: _drop_database(admin_url, name))
+        ports = {role: free_port() for role in ("inventory", "orders", "gateway", "admin")}
+        settings = replace(
+            base,
+            database_url=database_url,
+            inventory_database_url=database_url,
+            orders_database_url=database_url,
+            redis_url=redis_url,
+            inventory_addr=f"127.0.0.1:{ports['inventory']}",
+            orders_addr=f"127.0.0.1:{ports['orders']}",
+            gateway_port=ports["gateway"],
+            gateway_admin_port=ports["admin"],
+            step_delay_min_s=0.0,
+            step_delay_max_s=0.0,
+            server_processes=processes,
+        )
+        migrate_all(settings)
+        environment.settings = settings
+        environment.env = {
+            **{
+                k: v
+                for k, v in os.environ.items()
+                if not k.startswith(("FULFILLMENT_", "GATEWAY_"))
+                and k
+                not in (
+                    "DATABASE_URL",
+                    "INVENTORY_DATABASE_URL",
+                    "ORDERS_DATABASE_URL",
+                    "REDIS_URL",
+                    "INVENTORY_ADDR",
+                    "ORDERS_ADDR",
+                )
+            },
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "INVENTORY_ADDR": settings.inventory_addr,
+            "ORDERS_ADDR": settings.orders_addr,
+            "GATEWAY_PORT": str(settings.gateway_port),
+            "GATEWAY_ADMIN_PORT": str(settings.gateway_admin_port),
+            "FULFILLMENT_STEP_DELAY_MIN_S": "0",
+            "FULFILLMENT_STEP_DELAY_MAX_S": "0",
+            "FULFILLMENT_SERVER_PROCESSES": str(processes),
+            "FULFILLMENT_LOG_LEVEL": log_level,
+            "PYTHONUNBUFFERED": "1",
+        }
+        yield environment
+    finally:
+        environment.close()

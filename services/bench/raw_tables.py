@@ -1,0 +1,34 @@
+"""Scratch copies of the service tables for the raw limits: same columns, indexes,
+constraints and foreign keys, in their own schema, so raw rows never mix with the
+services' data. Dropped when the benchmark ends."""
+
+from __future__ import annotations
+
+import psycopg2
+
+SCHEMA = "fulfillment_bench_raw"
+
+
+def create_raw_tables(database_url: str) -> None:
+    conn = psycopg2.connect(database_url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+        cur.execute(f"CREATE SCHEMA {SCHEMA}")
+        for table in ("orders.orders", "orders.order_items", "orders.order_history", "inventory.products"):
+            name = table.split(".")[1]
+            cur.execute(f"CREATE TABLE {SCHEMA}.{name} (LIKE {table} INCLUDING ALL)")
+        for child in ("order_items", "order_history"):
+            cur.execute(
+                f"ALTER TABLE {SCHEMA}.{child} ADD FOREIGN KEY (order_id) "
+                f"REFERENCES {SCHEMA}.orders (order_id)"
+            )
+    conn.close()
+
+
+def drop_raw_tables(database_url: str) -> None:
+    conn = psycopg2.connect(database_url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+    conn.close()

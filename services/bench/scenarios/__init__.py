@@ -1,0 +1,1 @@
+"""One module per scenario; each measures the system and its limit in the same run."""

@@ -1,0 +1,119 @@
+"""`fulfillment bench all` at tiny sizes, so the harness cannot rot: every scenario runs
+against a private stack, reports the fields the README promises, counts what it sent,
+finds no oversell, and leaves no process behind. No timing is asserted."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.bench.rss import peak_rss_mb
+from services.bench.stats import percentile, summarize
+from tests.support import REPO_ROOT, fulfillment_command
+
+STATS_FIELDS = {"count", "errors", "duration_s", "throughput", "p50_ms", "p95_ms", "p99_ms"}
+SCENARIOS = {"create", "bulk", "hot-sku", "lifecycle", "gateway"}
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("bench") / "all.json"
+    plot = out.with_suffix(".png")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FULFILLMENT_", "GATEWAY_"))}
+    completed = subprocess.run(
+        [
+            *fulfillment_command("bench", "all", "--profile", "tiny", "--workers", "2"),
+            "--out",
+            str(out),
+            "--plot",
+            str(plot),
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
+    data = json.loads(out.read_text())
+    data["_stdout"] = completed.stdout
+    data["_plot"] = plot
+    return data
+
+
+pytestmark = pytest.mark.timeout(150)
+
+
+def test_every_scenario_reports_system_and_limit_figures(results: dict[str, Any]) -> None:
+    assert set(results["scenarios"]) == SCENARIOS
+    for name, scenario in results["scenarios"].items():
+        assert scenario["rows"], name
+        for row in scenario["rows"]:
+            assert set(row["system"]) >= STATS_FIELDS, name
+            assert set(row["limit"]) >= STATS_FIELDS, name
+            assert row["system"]["count"] > 0 and row["limit"]["count"] > 0, name
+            assert row["ratio"] > 0, name
+        assert scenario["targets"], name
+
+
+def test_create_covers_each_concurrency_level_without_errors(results: dict[str, Any]) -> None:
+    rows = results["scenarios"]["create"]["rows"]
+    assert [row["concurrency"] for row in rows] == [1, 8]
+    assert all(row["system"]["errors"] == 0 and row["limit"]["errors"] == 0 for row in rows)
+
+
+def test_bulk_creates_every_order_it_sends(results: dict[str, Any]) -> None:
+    bulk = results["scenarios"]["bulk"]
+    assert bulk["checks"]["orders created"] == bulk["checks"]["orders sent"] == 40
+    assert bulk["rows"][0]["limit"]["count"] == 40
+
+
+def test_hot_sku_never_oversells_and_conserves_stock(results: dict[str, Any]) -> None:
+    hot = results["scenarios"]["hot-sku"]
+    checks = hot["checks"]
+    assert all(hot["verdicts"].values()), hot["verdicts"]
+    assert checks["final stock"] >= 0
+    assert checks["initial stock"] - checks["units reserved"] == checks["final stock"]
+    assert checks["units held by reservations"] == checks["units reserved"]
+    assert checks["reservations refused for stock"] > 0  # stock ran out: the refusal path ran
+    assert hot["rows"][0]["system"]["count"] == hot["rows"][0]["limit"]["count"] == 60
+
+
+def test_lifecycle_delivers_every_order_and_every_noop_chain_finishes(results: dict[str, Any]) -> None:
+    life = results["scenarios"]["lifecycle"]
+    assert life["checks"]["delivered"] == 12 and life["checks"]["failed"] == 0
+    assert life["rows"][0]["limit"]["count"] == 12 and life["rows"][0]["limit"]["errors"] == 0
+
+
+def test_gateway_answers_every_http_request(results: dict[str, Any]) -> None:
+    row = results["scenarios"]["gateway"]["rows"][0]
+    assert row["system"]["errors"] == 0 and row["limit"]["errors"] == 0
+
+
+def test_peak_rss_of_every_service_is_reported_and_nothing_is_left_running(results: dict[str, Any]) -> None:
+    assert {"inventory", "orders", "worker", "gateway"} <= set(results["rss"])
+    pids = [p["pid"] for entry in results["rss"].values() for p in entry["processes"]]
+    assert all(p["peak_rss_mb"] > 0 for entry in results["rss"].values() for p in entry["processes"])
+    assert [pid for pid in pids if peak_rss_mb(pid) is not None] == []
+    assert {t["target"] for t in results["memory_targets"]} >= {"orders peak RSS per process"}
+
+
+def test_tables_are_printed_and_the_plot_written(results: dict[str, Any]) -> None:
+    for heading in ("create:", "bulk:", "hot-sku:", "lifecycle:", "gateway:", "targets", "peak RSS"):
+        assert heading in results["_stdout"]
+    plot: Path = results["_plot"]
+    assert not plot.exists() or plot.read_bytes().startswith(b"\x89PNG")
+
+
+def test_percentiles_use_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 0.5) == 50.0
+    assert percentile(values, 0.99) == 99.0
+    assert percentile([], 0.5) == 0.0
+    stats = summarize([0.001, 0.002, 0.003], errors=1, duration_s=2.0)
+    assert stats.count == 3 and stats.errors == 1 and stats.throughput == 1.5
