@@ -46,12 +46,12 @@ async def _cancel_and_release(order_id: uuid.UUID, reason: str, deps: OrderServi
 
     order = await deps.uow.transaction(compare_and_set, name="cancel_order")
     log_event(logger, "order_status_changed", order_id=str(order_id), to_status="CANCELED", note=note)
-    if not await release_stock_of_canceled(order_id, deps.uow, deps.releaser):
+    if not await release_stock_of_ended(order_id, deps.uow, deps.releaser):
         deps.retry_stock_releases()
     return order
 
 
-async def release_stock_of_canceled(
+async def release_stock_of_ended(
     order_id: uuid.UUID, uow: UnitOfWork, releaser: StockReleaser
 ) -> bool:
     """True when the inventory confirmed the release; False leaves it pending for a retry."""

@@ -1,4 +1,4 @@
-"""Retries the stock release of canceled orders whose release did not go through.
+"""Releases the stock of ended (canceled or failed) orders whose release is pending.
 
 Runs once at startup (a release may have been pending when the process stopped) and
 whenever a release fails, backing off while the inventory stays unreachable; it sleeps
@@ -13,7 +13,7 @@ import contextlib
 import logging
 
 from services.common.logs import log_event
-from services.orders.service_layer.cancellation import release_stock_of_canceled
+from services.orders.service_layer.cancellation import release_stock_of_ended
 from services.orders.service_layer.ports import StockReleaser, UnitOfWork
 
 logger = logging.getLogger("fulfillment.orders")
@@ -77,7 +77,7 @@ class StockReleaseRetrier:
             log_event(logger, "stock_release_retry", pending=len(pending))
         for order_id in pending:
             # One failure means the inventory is unreachable: the rest would fail too.
-            if not await release_stock_of_canceled(order_id, self._uow, self._releaser):
+            if not await release_stock_of_ended(order_id, self._uow, self._releaser):
                 return False
         if len(pending) == SWEEP_LIMIT:
             self._wake.set()

@@ -49,9 +49,15 @@ async def advance_order(command: AdvanceOrder, deps: OrderServiceDeps) -> Advanc
     require_transition(str(order_id), command.expected_status, command.to_status)
     due_in = None if is_terminal(command.to_status) else command.next_step_due_in_s
 
+    # A FAILED order holds no stock (conservation), whoever failed it. Marking its release
+    # pending in the same transaction means the release happens even if the caller (the
+    # stale monitor, say) dies before it calls ReleaseStock itself.
+    releases_stock = command.to_status is OrderStatus.FAILED
+
     async def compare_and_set(repo: OrderRepository) -> AdvanceResult:
         order = await repo.change_status(
-            order_id, [command.expected_status], command.to_status, command.note, due_in
+            order_id, [command.expected_status], command.to_status, command.note, due_in,
+            release_stock=releases_stock,
         )
         if order is not None:
             return AdvanceResult(order, applied=True)
@@ -70,6 +76,8 @@ async def advance_order(command: AdvanceOrder, deps: OrderServiceDeps) -> Advanc
             from_status=command.expected_status.value, to_status=command.to_status.value,
             note=command.note,
         )
+        if releases_stock:
+            deps.retry_stock_releases()
     else:
         log_event(
             logger, "order_advance_repeated", order_id=str(order_id),

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import grpc
+import pytest
 
 from services.common.proto.fulfillment.orders.v1 import lifecycle_service_pb2 as lifecycle_pb2
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
@@ -144,6 +145,27 @@ def test_a_release_that_failed_at_cancel_time_is_retried_later(
         wait_until(lambda: sql(database_url, pending, (order.order_id,)) == [(False,)], timeout=5)
     finally:
         healthy.background.stop()
+
+
+@pytest.mark.parametrize("held_in", [Status.PACKAGING, Status.SHIPPED])
+def test_failing_an_order_gives_its_stock_back_without_the_caller_releasing(
+    clients, database_url, held_in
+):
+    product = clients.create_product(stock=50)
+    order = clients.create_order(unique_name("fail-release"), [(product, 20)])
+    clients.advance(order.order_id, Status.PENDING, Status.PROCESSING)
+    clients.reserve(order)
+    clients.advance(order.order_id, Status.PROCESSING, Status.PACKAGING)
+    if held_in == Status.SHIPPED:
+        clients.advance(order.order_id, Status.PACKAGING, Status.SHIPPED)
+    assert clients.stock(product) == 30
+
+    # As the stale monitor does, but nobody calls ReleaseStock afterwards.
+    failed = clients.advance(order.order_id, held_in, Status.FAILED, note="stale: overdue")
+    assert failed.applied and failed.order.status == Status.FAILED
+    wait_until(lambda: clients.stock(product) == 50, timeout=15, what="stock to come back")
+    pending = "SELECT stock_release_pending FROM orders.orders WHERE order_id = %s"
+    wait_until(lambda: sql(database_url, pending, (order.order_id,)) == [(False,)], timeout=10)
 
 
 def test_concurrent_stale_claims_never_return_the_same_order_twice(clients, database_url):
