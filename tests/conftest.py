@@ -8,35 +8,21 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-import psycopg2
 import pytest
 import redis
 
 from services.common.config import Settings
-from services.migrations import migrate_all
+from tests.support import private_database
 
-ADMIN_DSN = os.environ.get("FULFILLMENT_TEST_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_BASE = os.environ.get("FULFILLMENT_TEST_REDIS", "redis://127.0.0.1:6379")
 _REDIS_LOCK_KEY = "fulfillment:test-run-lock"
-
-
-def _database_url(name: str) -> str:
-    base, _, _ = ADMIN_DSN.rpartition("/")
-    return f"{base}/{name}"
 
 
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     """A database of our own for this test run, migrated, dropped at the end."""
-    name = f"fulfillment_test_{uuid.uuid4().hex[:10]}"
-    url = _database_url(name)
-    migrate_all(replace(Settings.from_env({}), inventory_database_url=url, orders_database_url=url))
-    yield url
-    conn = psycopg2.connect(ADMIN_DSN)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    conn.close()
+    with private_database("fulfillment_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

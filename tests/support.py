@@ -3,23 +3,48 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
+import psycopg2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.common.config import Settings
 from services.common.server import RunningServer, ServiceParts, start_server
+from services.migrations import migrate_all
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+ADMIN_DSN = os.environ.get(
+    "FULFILLMENT_TEST_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def private_database(prefix: str) -> Iterator[str]:
+    """A new database `<prefix>_<random>` with every schema migrated; dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    url = f"{ADMIN_DSN.rpartition('/')[0]}/{name}"
+    migrate_all(replace(Settings.from_env({}), inventory_database_url=url, orders_database_url=url))
+    try:
+        yield url
+    finally:
+        conn = psycopg2.connect(ADMIN_DSN)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.close()
 
 
 def wait_until(

@@ -2,37 +2,21 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
-import psycopg2
 import pytest
 
-from services.common.config import Settings
-from services.migrations import migrate_all
 from tests.lifecycle.stack import Services, purge_broker
-
-ADMIN_DSN = os.environ.get(
-    "FULFILLMENT_TEST_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+from tests.support import private_database
 
 
 @pytest.fixture(scope="session")
 def lifecycle_database_url() -> Iterator[str]:
     """A database only these tests use: the monitors they run sweep every non-terminal
     order, and must not meet orders other test modules left behind on purpose."""
-    name = f"fulfillment_lifecycle_{uuid.uuid4().hex[:10]}"
-    url = f"{ADMIN_DSN.rpartition('/')[0]}/{name}"
-    migrate_all(replace(Settings.from_env({}), inventory_database_url=url, orders_database_url=url))
-    yield url
-    conn = psycopg2.connect(ADMIN_DSN)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    conn.close()
+    with private_database("fulfillment_lifecycle") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
