@@ -1,38 +1,47 @@
 """Hands new orders to the lifecycle worker: publishes the first step task to Celery by name
-(the orders service never imports the worker)."""
+(the orders service never imports the worker).
+
+A batch of orders is published with one Redis command: every task message is built in
+Celery's own message format (protocol 2, JSON body, base64 envelope as kombu's Redis
+transport writes it) and pushed onto the lifecycle queue's list with a single LPUSH. That
+is what kombu does per message; doing it once per batch removes a round trip and the
+per-message producer overhead, which profiling showed to be the largest cost of intake.
+"""
 
 from __future__ import annotations
 
-import asyncio
+import base64
+import json
 import logging
 import uuid
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+
+import redis.asyncio as aioredis
+from kombu.serialization import dumps as kombu_dumps
 
 from services.common.config import Settings
-from services.common.lifecycle_tasks import RUN_STEP_TASK, make_sender
+from services.common.lifecycle_tasks import LIFECYCLE_QUEUE, RUN_STEP_TASK, make_sender
 from services.common.logs import log_event
 from services.orders.domain.lifecycle import FIRST_STATUS
 
 logger = logging.getLogger("fulfillment.orders")
 
+_PERSISTENT = 2
+
 
 class CeleryStepPublisher:
-    def __init__(self, settings: Settings, threads: int = 4) -> None:
+    def __init__(self, settings: Settings) -> None:
         self._sender = make_sender(settings)
-        # Celery publishes with blocking I/O; a few threads keep it off the event loop and
-        # bound how many publishes wait on a broker that does not answer.
-        self._threads = threads
-        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="step-publisher")
+        # Fail fast like the Celery sender did: the order is committed either way and the
+        # stale monitor re-drives a step that was never published.
+        self._redis = aioredis.Redis.from_url(
+            settings.redis_url, socket_timeout=2, socket_connect_timeout=2
+        )
 
     async def publish_first_steps(self, order_ids: Sequence[uuid.UUID]) -> None:
-        loop = asyncio.get_running_loop()
-        # Each publish waits on one Redis round trip; spread a batch over the threads.
-        shares = [list(order_ids[i :: self._threads]) for i in range(self._threads)]
+        messages = [self._message(str(order_id), FIRST_STATUS.value) for order_id in order_ids]
         try:
-            await asyncio.gather(
-                *(loop.run_in_executor(self._executor, self._send, share) for share in shares if share)
-            )
+            await self._redis.lpush(LIFECYCLE_QUEUE, *messages)
         except Exception as exc:
             # The orders are committed and their first step is due at next_step_due_time;
             # the stale monitor re-drives them once that has passed.
@@ -41,17 +50,31 @@ class CeleryStepPublisher:
                 orders=len(order_ids), first_order_id=str(order_ids[0]), error=repr(exc),
             )
 
-    def _send(self, order_ids: list[uuid.UUID]) -> None:
-        with self._sender.producer_or_acquire() as producer:
-            for order_id in order_ids:
-                self._sender.send_task(
-                    RUN_STEP_TASK, args=[str(order_id), FIRST_STATUS.value], producer=producer
-                )
+    def _message(self, order_id: str, status: str) -> str:
+        """One task message exactly as `send_task` would put it on the Redis list."""
+        task_id = str(uuid.uuid4())
+        headers, properties, body, _ = self._sender.amqp.as_task_v2(
+            task_id, RUN_STEP_TASK, args=[order_id, status], kwargs={}
+        )
+        content_type, content_encoding, payload = kombu_dumps(body, serializer="json")
+        raw = payload.encode(content_encoding) if isinstance(payload, str) else payload
+        return json.dumps(
+            {
+                "body": base64.b64encode(raw).decode("ascii"),
+                "content-encoding": content_encoding,
+                "content-type": content_type,
+                "headers": headers,
+                "properties": {
+                    **properties,
+                    "delivery_mode": _PERSISTENT,
+                    "priority": 0,
+                    "body_encoding": "base64",
+                    "delivery_tag": str(uuid.uuid4()),
+                    "delivery_info": {"exchange": "", "routing_key": LIFECYCLE_QUEUE},
+                },
+            }
+        )
 
     async def close(self) -> None:
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, self._close)
-
-    def _close(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        await self._redis.aclose()
         self._sender.close()
