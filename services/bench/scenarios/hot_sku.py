@@ -26,6 +26,9 @@ from services.bench.raw_tables import SCHEMA, create_raw_tables, drop_raw_tables
 from services.bench.stats import RunStats, closed_loop
 from services.common.proto.fulfillment.inventory.v1 import reservation_service_pb2 as reservation_pb2
 
+# services.common.db.create_engine: pool_size 10 + max_overflow 10.
+SERVICE_POOL_CONNECTIONS = 20
+
 
 async def run(ctx: ScenarioContext) -> dict[str, Any]:
     env, sizes = ctx.environment, ctx.sizes
@@ -141,7 +144,10 @@ async def _raw_updates(ctx: ScenarioContext, quantities: list[int], initial: int
     product_id = await setup.fetchval(f"SELECT id FROM {SCHEMA}.products WHERE sku = 'raw-hot'")
     await setup.close()
     concurrency = ctx.sizes.hot_sku_concurrency
-    pool = await asyncpg.create_pool(url, min_size=concurrency, max_size=concurrency)
+    # The callers share as many connections as the inventory service's pool holds, as
+    # the callers of ReserveStock do; PostgreSQL's connection limit is shared, too.
+    connections = min(concurrency, SERVICE_POOL_CONNECTIONS)
+    pool = await asyncpg.create_pool(url, min_size=connections, max_size=connections)
     statement = (
         f"UPDATE {SCHEMA}.products SET stock_level = stock_level - $1 "
         "WHERE id = $2 AND stock_level >= $1 RETURNING stock_level"
