@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import redis
 
+from services.bench.stores import NoFreeRedisDb, claim_redis_db
 from services.common.config import Settings
 from tests.support import private_database
 
 REDIS_BASE = os.environ.get("FULFILLMENT_TEST_REDIS", "redis://127.0.0.1:6379")
-_REDIS_LOCK_KEY = "fulfillment:test-run-lock"
 
 
 @pytest.fixture(scope="session")
@@ -27,20 +25,13 @@ def database_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
-    """A Redis db number no other test run holds, flushed before and after."""
-    token = uuid.uuid4().hex
-    for db in range(1, 16):
-        client = redis.Redis.from_url(f"{REDIS_BASE}/{db}")
-        if client.set(_REDIS_LOCK_KEY, token, nx=True, ex=3600):
-            for key in client.scan_iter():
-                if key != _REDIS_LOCK_KEY.encode():
-                    client.delete(key)
-            yield f"{REDIS_BASE}/{db}"
-            client.flushdb()
-            client.close()
-            return
-        client.close()
-    pytest.fail("no free Redis db number (1-15) for this test run")
+    """A Redis db number no other test run (or benchmark) holds, flushed before and after."""
+    try:
+        url, release = claim_redis_db(REDIS_BASE)
+    except NoFreeRedisDb:
+        pytest.fail("no free Redis db number (1-15) for this test run")
+    yield url
+    release()
 
 
 @pytest.fixture(scope="session")

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
-import psycopg2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.bench.stores import drop_database, free_port  # noqa: F401 - re-exported for tests
 from services.common.config import Settings
 from services.common.server import RunningServer, ServiceParts, start_server
 from services.migrations import migrate_all
@@ -40,11 +40,7 @@ def private_database(prefix: str) -> Iterator[str]:
     try:
         yield url
     finally:
-        conn = psycopg2.connect(ADMIN_DSN)
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.close()
+        drop_database(ADMIN_DSN, name)
 
 
 def wait_until(
@@ -172,11 +168,3 @@ def wait_healthy(addr: str, timeout: float = 20.0, service: str = "") -> None:
         lambda: health_status(addr, service) == health_pb2.HealthCheckResponse.SERVING,
         timeout=timeout, what=f"{addr} to report SERVING",
     )
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

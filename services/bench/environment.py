@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,28 +15,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import psycopg2
-import redis
 from sqlalchemy.engine import make_url
 
 from services.bench.rss import command_line, descendants, process_tree_rss
+from services.bench.stores import NoFreeRedisDb, claim_redis_db, drop_database, free_port
 from services.common.config import Settings
 from services.migrations import migrate_all
 from services.stack import check_postgres, check_redis, grpc_serving, http_answers
 
-# The same claim the test suite takes, so a benchmark and a test run never share a db.
-_REDIS_LOCK_KEY = "fulfillment:test-run-lock"
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class BenchError(RuntimeError):
     """The benchmark cannot run; the message says why."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def libpq_url(url: str) -> str:
@@ -189,33 +179,6 @@ class BenchEnvironment:
                 cleanup()
 
 
-def _claim_redis_db(base_url: str) -> tuple[str, Callable[[], None]]:
-    base = base_url.rsplit("/", 1)[0] if base_url.count("/") > 2 else base_url
-    token = uuid.uuid4().hex
-    for db in range(1, 16):
-        client = redis.Redis.from_url(f"{base}/{db}")
-        if client.set(_REDIS_LOCK_KEY, token, nx=True, ex=3600):
-            for key in client.scan_iter():
-                if key != _REDIS_LOCK_KEY.encode():
-                    client.delete(key)
-
-            def release(client: redis.Redis = client) -> None:
-                client.flushdb()
-                client.close()
-
-            return f"{base}/{db}", release
-        client.close()
-    raise BenchError("no free Redis db number (1-15) for the benchmark")
-
-
-def _drop_database(admin_url: str, name: str) -> None:
-    conn = psycopg2.connect(admin_url)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    conn.close()
-
-
 @contextlib.contextmanager
 def bench_environment(
     base: Settings, *, target_running: bool, processes: int, log_level: str = "INFO"
@@ -234,9 +197,12 @@ def bench_environment(
     admin_url = str(make_url(database_url).set(database="postgres").render_as_string(hide_password=False))
     environment = BenchEnvironment(base, {}, own_stack=True, log_dir=log_dir)
     try:
-        redis_url, release_redis = _claim_redis_db(base.redis_url)
+        try:
+            redis_url, release_redis = claim_redis_db(base.redis_url)
+        except NoFreeRedisDb:
+            raise BenchError("no free Redis db number (1-15) for the benchmark") from None
         environment.cleanups.append(release_redis)
-        environment.cleanups.append(lambda: _drop_database(admin_url, name))
+        environment.cleanups.append(lambda: drop_database(admin_url, name))
         ports = {role: free_port() for role in ("inventory", "orders", "gateway", "admin")}
         settings = replace(
             base,

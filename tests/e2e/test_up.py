@@ -8,28 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from services.bench.rss import descendants
 from tests.support import Process, free_port, fulfillment_command, wait_until
 
 
 def _descendants(pid: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(parent, []).append(int(entry.name))
-    found: set[int] = set()
-    stack = [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            if child not in found:
-                found.add(child)
-                stack.append(child)
-    return found
+    return set(descendants(pid)) - {pid}
 
 
 def _alive(pid: int) -> bool:

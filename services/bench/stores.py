@@ -1,0 +1,55 @@
+"""Private, throw-away stores and ports for a benchmark or a test run on a shared machine.
+
+The test suite (tests/conftest.py, tests/support.py) and `fulfillment bench` take their
+Redis db number with the same lock key, so a benchmark and a test run never share one.
+"""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Callable
+
+import psycopg2
+import redis
+
+REDIS_LOCK_KEY = "fulfillment:test-run-lock"
+
+
+class NoFreeRedisDb(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def claim_redis_db(base_url: str) -> tuple[str, Callable[[], None]]:
+    """Lock a Redis db number (1-15) no one else holds and empty it; returns its URL and
+    a release that flushes it. `base_url` may name a db; only its server is used."""
+    base = base_url.rsplit("/", 1)[0] if base_url.count("/") > 2 else base_url
+    token = uuid.uuid4().hex
+    for db in range(1, 16):
+        client = redis.Redis.from_url(f"{base}/{db}")
+        if client.set(REDIS_LOCK_KEY, token, nx=True, ex=3600):
+            for key in client.scan_iter():
+                if key != REDIS_LOCK_KEY.encode():
+                    client.delete(key)
+
+            def release(client: redis.Redis = client) -> None:
+                client.flushdb()
+                client.close()
+
+            return f"{base}/{db}", release
+        client.close()
+    raise NoFreeRedisDb("no free Redis db number (1-15)")
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    conn = psycopg2.connect(admin_url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    conn.close()
