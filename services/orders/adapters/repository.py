@@ -5,11 +5,9 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Collection, Sequence
-from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, insert, select, text, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import Row, bindparam, func, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.orders.adapters.tables import CHANGE_CHANNEL, order_history, order_items, orders
@@ -62,6 +60,46 @@ _RECORD_TRANSITION = text(
     """
 )
 
+# A new order with its items and its first history row in one statement. A request_id that
+# another order holds (committed, or committed while we waited for its transaction) skips
+# the order instead of failing the batch, and with it its items and history row, which
+# join on the orders actually inserted; the caller then reads the order that holds it.
+# The foreign keys of items and history are checked at the end of the statement, when the
+# orders are there.
+_ADD_NEW_ORDERS = text(
+    f"""
+    WITH new_orders AS (
+        INSERT INTO orders.orders
+            (order_id, customer_name, status, status_note, create_time, update_time,
+             next_step_due_time, stale_claims, stock_release_pending, request_id,
+             request_fingerprint)
+        SELECT o.order_id, o.customer_name, '{FIRST_STATUS.value}', '{FIRST_NOTE}', now(), now(),
+               now() + make_interval(secs => :due_in_s), 0, false, o.request_id, o.fingerprint
+        FROM unnest(CAST(:order_ids AS uuid[]), CAST(:customer_names AS text[]),
+                    CAST(:request_ids AS text[]), CAST(:fingerprints AS text[]))
+             WITH ORDINALITY AS o(order_id, customer_name, request_id, fingerprint, position)
+        ORDER BY o.position
+        ON CONFLICT (request_id) DO NOTHING
+        RETURNING order_id, create_time, next_step_due_time
+    ), new_items AS (
+        INSERT INTO orders.order_items (order_id, line_number, product_id, quantity, unit_price)
+        SELECT i.order_id, i.line_number, i.product_id, i.quantity, i.unit_price
+        FROM unnest(CAST(:item_order_ids AS uuid[]), CAST(:line_numbers AS smallint[]),
+                    CAST(:product_ids AS bigint[]), CAST(:quantities AS integer[]),
+                    CAST(:unit_prices AS numeric[]))
+             AS i(order_id, line_number, product_id, quantity, unit_price)
+        JOIN new_orders USING (order_id)
+    ), first_entries AS (
+        INSERT INTO orders.order_history
+            (order_id, from_status, to_status, time, note, next_step_due_time)
+        SELECT order_id, NULL, '{FIRST_STATUS.value}', create_time, '{FIRST_NOTE}',
+               next_step_due_time
+        FROM new_orders
+    )
+    SELECT order_id, create_time, next_step_due_time FROM new_orders
+    """
+)
+
 # Two monitors never claim the same order: SKIP LOCKED passes over rows another claimer
 # has locked instead of waiting for them, and a claimed row's due time is pushed past
 # now() before its lock is released at commit, so a later claimer, re-checking the WHERE
@@ -101,69 +139,36 @@ class SqlOrderRepository:
 
     async def add_new_orders(
         self, new_orders: Sequence[NewOrder], first_step_due_in_s: float
-    ) -> set[uuid.UUID]:
-        now = (await self._conn.execute(select(func.now()))).scalar_one()
-        due = now + timedelta(seconds=first_step_due_in_s)
+    ) -> dict[uuid.UUID, Order]:
         # Sorted by request_id, so concurrent batches wait for each other's unique keys in
         # one order rather than deadlock.
         ordered = sorted(new_orders, key=lambda n: (n.request_id is None, n.request_id or ""))
-        rows = [
+        lines = [(n.order_id, number, line) for n in ordered for number, line in enumerate(n.lines)]
+        result = await self._conn.execute(
+            _ADD_NEW_ORDERS,
             {
-                "order_id": n.order_id,
-                "customer_name": n.customer_name,
-                "status": FIRST_STATUS.value,
-                "status_note": FIRST_NOTE,
-                "create_time": now,
-                "update_time": now,
-                "next_step_due_time": due,
-                "stale_claims": 0,
-                "stock_release_pending": False,
-                "request_id": n.request_id,
-                "request_fingerprint": n.request_fingerprint,
-            }
-            for n in ordered
-        ]
-        # A request_id taken by another order (committed, or committed while we waited for
-        # its transaction) skips the row instead of failing the batch; the caller then
-        # reads the order that holds it.
-        statement = (
-            pg_insert(orders)
-            .on_conflict_do_nothing(index_elements=[orders.c.request_id])
-            .returning(orders.c.order_id)
+                "order_ids": [n.order_id for n in ordered],
+                "customer_names": [n.customer_name for n in ordered],
+                "request_ids": [n.request_id for n in ordered],
+                "fingerprints": [n.request_fingerprint for n in ordered],
+                "due_in_s": float(first_step_due_in_s),
+                "item_order_ids": [order_id for order_id, _, _ in lines],
+                "line_numbers": [number for _, number, _ in lines],
+                "product_ids": [line.product_id for _, _, line in lines],
+                "quantities": [line.quantity for _, _, line in lines],
+                "unit_prices": [line.unit_price for _, _, line in lines],
+            },
         )
-        inserted = set((await self._conn.execute(statement, rows)).scalars())
-        stored = [n for n in ordered if n.order_id in inserted]
-        if not stored:
-            return inserted
-        await self._conn.execute(
-            insert(order_items),
-            [
-                {
-                    "order_id": n.order_id,
-                    "line_number": line_number,
-                    "product_id": line.product_id,
-                    "quantity": line.quantity,
-                    "unit_price": line.unit_price,
-                }
-                for n in stored
-                for line_number, line in enumerate(n.lines)
-            ],
-        )
-        await self._conn.execute(
-            insert(order_history),
-            [
-                {
-                    "order_id": n.order_id,
-                    "from_status": None,
-                    "to_status": FIRST_STATUS.value,
-                    "time": now,
-                    "note": FIRST_NOTE,
-                    "next_step_due_time": due,
-                }
-                for n in stored
-            ],
-        )
-        return inserted
+        stored = {row[0]: (row[1], row[2]) for row in result}
+        created: dict[uuid.UUID, Order] = {}
+        for n in ordered:
+            if n.order_id in stored:
+                create_time, due = stored[n.order_id]
+                created[n.order_id] = Order(
+                    n.order_id, n.customer_name, FIRST_STATUS, n.lines, FIRST_NOTE,
+                    create_time, create_time, due,
+                )
+        return created
 
     async def get(self, order_id: uuid.UUID) -> Order | None:
         return (await self.get_many([order_id])).get(order_id)

@@ -52,27 +52,15 @@ async def create_orders(requests: Sequence[OrderRequest], deps: OrderServiceDeps
         except DomainError as exc:
             outcomes[index] = exc
 
-    # A retry of a stored request is answered without asking the inventory.
-    stored = await _stored_requests(deps, {v.request_id for v in valid.values() if v.request_id})
-    to_price: dict[int, ValidOrderRequest] = {}
-    for index, request in valid.items():
-        if request.request_id in stored:
-            outcomes[index] = _answer_retry(request, stored[request.request_id])
-        else:
-            to_price[index] = request
-
-    new_orders = await _price(to_price, deps, outcomes)
+    # Retries are priced like new requests: the insert finds them (ON CONFLICT on the
+    # request_id) in the same statement that stores the new ones, which is cheaper than
+    # looking every request_id up first.
+    new_orders = await _price(valid, deps, outcomes)
+    created: dict[uuid.UUID, Order] = {}
     if new_orders:
-        await _store(new_orders, to_price, deps, outcomes)
+        created = await _store(new_orders, valid, deps, outcomes)
+    await _answer_unpriced_retries(valid, created, deps, outcomes)
     return [outcomes[index] for index in range(len(requests))]
-
-
-async def _stored_requests(deps: OrderServiceDeps, request_ids: set[str]) -> dict[str, StoredRequest]:
-    if not request_ids:
-        return {}
-    return await deps.uow.transaction(
-        lambda repo: repo.stored_requests(request_ids), name="find_stored_requests"
-    )
 
 
 async def _price(
@@ -102,7 +90,7 @@ async def _store(
     requests: dict[int, ValidOrderRequest],
     deps: OrderServiceDeps,
     outcomes: dict[int, Outcome],
-) -> None:
+) -> dict[uuid.UUID, Order]:
     # Within the batch the first request with a given request_id is the one stored; the
     # others are answered from whichever order ends up holding the id.
     claimants: dict[str, NewOrder] = {}
@@ -122,25 +110,25 @@ async def _store(
         else:
             assert new_order.request_id is not None
             outcomes[index] = _answer_retry(requests[index], holders[new_order.request_id])
+    return created
 
 
 async def _commit_and_publish(
     to_insert: list[NewOrder], deps: OrderServiceDeps
 ) -> tuple[dict[uuid.UUID, Order], dict[str, StoredRequest]]:
     async def insert(repo: OrderRepository) -> tuple[dict[uuid.UUID, Order], dict[str, StoredRequest]]:
-        inserted = await repo.add_new_orders(to_insert, deps.first_step_due_in_s)
-        created = await repo.get_many(inserted)
+        created = await repo.add_new_orders(to_insert, deps.first_step_due_in_s)
         holders = {
             n.request_id: StoredRequest(created[n.order_id], n.request_fingerprint or "")
             for n in to_insert
             if n.request_id and n.order_id in created
         }
-        # A concurrent request took these request_ids since we looked: the insert skipped
-        # ours (ON CONFLICT DO NOTHING waited for the winner to commit), so this read,
-        # a new statement, sees the winner.
-        lost = {n.request_id for n in to_insert if n.request_id and n.order_id not in created}
-        if lost:
-            holders.update(await repo.stored_requests(lost))
+        # Another order holds these request_ids (a retry, or a concurrent request): the
+        # insert skipped ours (ON CONFLICT DO NOTHING waited for the winner to commit), so
+        # this read, a new statement, sees the winner.
+        taken = {n.request_id for n in to_insert if n.request_id and n.order_id not in created}
+        if taken:
+            holders.update(await repo.stored_requests(taken))
         return created, holders
 
     created, holders = await deps.uow.transaction(insert, name="create_orders")
@@ -150,6 +138,40 @@ async def _commit_and_publish(
     if new_ids:
         await deps.publisher.publish_first_steps(new_ids)
     return created, holders
+
+
+async def _answer_unpriced_retries(
+    requests: dict[int, ValidOrderRequest],
+    created: dict[uuid.UUID, Order],
+    deps: OrderServiceDeps,
+    outcomes: dict[int, Outcome],
+) -> None:
+    """A retry of a stored request gets its order back even when it could not be priced
+    (the inventory is down, say); only the rare failed request pays for this look-up."""
+    unpriced = {
+        index: request
+        for index, request in requests.items()
+        if request.request_id and isinstance(outcomes[index], InventoryUnavailable | UnknownProducts)
+    }
+    if not unpriced:
+        return
+    stored = await _stored_requests(deps, {r.request_id for r in unpriced.values() if r.request_id})
+    created_at_index: dict[uuid.UUID, int] = {}
+    for index in sorted(outcomes):
+        outcome = outcomes[index]
+        if isinstance(outcome, Order) and outcome.order_id in created:
+            created_at_index.setdefault(outcome.order_id, index)
+    for index, request in unpriced.items():
+        holder = stored.get(request.request_id or "")
+        # An order this batch stored after the failed request does not make it a retry.
+        if holder is not None and created_at_index.get(holder.order.order_id, -1) < index:
+            outcomes[index] = _answer_retry(request, holder)
+
+
+async def _stored_requests(deps: OrderServiceDeps, request_ids: set[str]) -> dict[str, StoredRequest]:
+    return await deps.uow.transaction(
+        lambda repo: repo.stored_requests(request_ids), name="find_stored_requests"
+    )
 
 
 def _answer_retry(request: ValidOrderRequest, holder: StoredRequest) -> Outcome:

@@ -33,8 +33,8 @@ class OrderRepository(Protocol):
 
     async def add_new_orders(
         self, new_orders: Sequence[NewOrder], first_step_due_in_s: float
-    ) -> set[uuid.UUID]:
-        """Store orders with their items and first history row; returns the ids stored.
+    ) -> dict[uuid.UUID, Order]:
+        """Store orders with their items and first history row; returns the orders stored.
 
         An order whose request_id another order already holds is skipped, not an error.
         """

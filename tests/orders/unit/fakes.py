@@ -63,11 +63,11 @@ class FakeRepository:
 
     async def add_new_orders(
         self, new_orders: Sequence[NewOrder], first_step_due_in_s: float
-    ) -> set[uuid.UUID]:
+    ) -> dict[uuid.UUID, Order]:
         now = self.db.tick()
         due = now + timedelta(seconds=first_step_due_in_s)
         taken = {row.request_id for row in self.db.rows.values() if row.request_id}
-        inserted: set[uuid.UUID] = set()
+        inserted: dict[uuid.UUID, Order] = {}
         for new in new_orders:
             if new.request_id is not None:
                 if new.request_id in taken:
@@ -79,7 +79,7 @@ class FakeRepository:
             )
             self.db.rows[new.order_id] = StoredRow(order, new.request_id, new.request_fingerprint)
             self._record(new.order_id, None, OrderStatus.PENDING, now, "order received", due)
-            inserted.add(new.order_id)
+            inserted[new.order_id] = order
         return inserted
 
     async def get(self, order_id: uuid.UUID) -> Order | None:
