@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -58,12 +58,17 @@ async def stock_levels(conn: AsyncConnection, product_ids: Sequence[int]) -> dic
 async def lock_stock_levels(
     conn: AsyncConnection, product_ids: Sequence[int]
 ) -> dict[int, int]:
-    """Like stock_levels, but locks the rows, in ascending id order like every other writer."""
+    """Like stock_levels, but locks the rows, in ascending id order like every other writer.
+
+    FOR NO KEY UPDATE is the lock a stock UPDATE takes: it excludes stock writers but not
+    the FOR KEY SHARE of a reservation line's foreign-key check, so a transaction that has
+    written lines and waits to decrement is never queued behind this lock and vice versa.
+    """
     statement = (
         select(products.c.id, products.c.stock_level)
         .where(products.c.id.in_(product_ids))
         .order_by(products.c.id)
-        .with_for_update()
+        .with_for_update(key_share=True)
     )
     return {row.id: row.stock_level for row in await conn.execute(statement)}
 
@@ -103,6 +108,16 @@ async def adjust_stock_within(
     return (await conn.execute(statement)).scalar_one_or_none()
 
 
+# Built once: reservations run it per line, and a construct built per call costs a cache
+# key computation every time.
+_TAKE_STOCK = (
+    update(products)
+    .where(products.c.id == bindparam("product_id"), products.c.stock_level >= bindparam("quantity"))
+    .values(stock_level=products.c.stock_level - bindparam("quantity"))
+    .returning(products.c.stock_level)
+)
+
+
 async def take_stock(conn: AsyncConnection, product_id: int, quantity: int) -> bool:
     """Decrement by `quantity` if that much is there; False (and no change) otherwise.
 
@@ -112,13 +127,8 @@ async def take_stock(conn: AsyncConnection, product_id: int, quantity: int) -> b
     (EvalPlanQual), so it can neither oversell nor lose an update. The row stays locked
     until our transaction ends. The CHECK constraint stock_level >= 0 is the backstop.
     """
-    statement = (
-        update(products)
-        .where(products.c.id == product_id, products.c.stock_level >= quantity)
-        .values(stock_level=products.c.stock_level - quantity)
-        .returning(products.c.stock_level)
-    )
-    return (await conn.execute(statement)).first() is not None
+    result = await conn.execute(_TAKE_STOCK, {"product_id": product_id, "quantity": quantity})
+    return result.first() is not None
 
 
 async def return_stock(conn: AsyncConnection, product_id: int, quantity: int) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -30,6 +30,54 @@ async def claim_order(conn: AsyncConnection, order_id: str, status: ReservationS
         .returning(reservations.c.order_id)
     )
     return (await conn.execute(statement)).first() is not None
+
+
+# One round trip claims the order and writes its lines. The lines are inserted only when
+# the claim inserted the row (they select FROM claim), and only for products that exist
+# (the join), so a caller compares the returned ids with what it asked for. Neither
+# statement locks a product row against stock writers: the foreign-key check takes FOR
+# KEY SHARE, which does not conflict with the FOR NO KEY UPDATE lock of a stock UPDATE.
+_CLAIM_WITH_LINES = text(
+    """
+    WITH claim AS (
+        INSERT INTO inventory.reservations (order_id, status)
+        VALUES (:order_id, 'RESERVED')
+        ON CONFLICT (order_id) DO NOTHING
+        RETURNING order_id
+    ), added AS (
+        INSERT INTO inventory.reservation_items (order_id, product_id, quantity)
+        SELECT claim.order_id, line.product_id, line.quantity
+        FROM claim
+        CROSS JOIN unnest(CAST(:product_ids AS bigint[]), CAST(:quantities AS bigint[]))
+            AS line (product_id, quantity)
+        JOIN inventory.products ON products.id = line.product_id
+        RETURNING product_id
+    )
+    SELECT EXISTS (SELECT FROM claim) AS claimed,
+           ARRAY(SELECT product_id FROM added) AS product_ids
+    """
+)
+
+
+async def claim_order_with_lines(
+    conn: AsyncConnection, order_id: str, lines: Sequence[ReservationLine]
+) -> set[int] | None:
+    """Claim the order as RESERVED and record its lines, as claim_order and add_lines do.
+
+    None when the order was already claimed (nothing written); otherwise the ids of the
+    products that exist, each of which got its line. Stock is not touched.
+    """
+    row = (
+        await conn.execute(
+            _CLAIM_WITH_LINES,
+            {
+                "order_id": order_id,
+                "product_ids": [line.product_id for line in lines],
+                "quantities": [line.quantity for line in lines],
+            },
+        )
+    ).one()
+    return set(row.product_ids) if row.claimed else None
 
 
 async def get_reservation(

@@ -57,7 +57,12 @@ async def reserve_stock(uow: UnitOfWork, request: ReservationRequest) -> Reserve
     Raises InsufficientStock (recorded, so repeats get the same answer), ProductNotFound
     (nothing recorded) or ReservationAlreadyReleased.
     """
-    outcome = await uow.run(lambda conn: _reserve(conn, request), name="reserve_stock")
+    try:
+        outcome = await uow.run(lambda conn: _reserve(conn, request), name="reserve_stock")
+    except _StockShort:
+        outcome = await uow.run(
+            lambda conn: _reserve_or_reject(conn, request), name="reserve_or_reject_stock"
+        )
     reservation = outcome.reservation
     if reservation.status is ReservationStatus.REJECTED:
         if outcome.decided_now:
@@ -89,47 +94,65 @@ async def release_stock(uow: UnitOfWork, order_id: str) -> ReleaseOutcome:
     return outcome
 
 
+class _StockShort(Exception):
+    """A decrement missed: the transaction is rolled back, so nothing of it remains."""
+
+
 async def _reserve(conn: AsyncConnection, request: ReservationRequest) -> ReserveOutcome:
+    """The common case, ordered so the product rows are locked as briefly as possible.
+
+    The order's row and its lines are written first (taking no product lock a stock writer
+    waits for), then each line is decremented in ascending product id, and the last
+    decrement is the last statement before COMMIT. A miss raises _StockShort, which rolls
+    back the whole transaction (claim, lines and the decrements already done), so no
+    savepoint is needed; reserve_stock then decides in _reserve_or_reject.
+    """
+    order_id = request.order_id
+    existing = await reservation_repository.claim_order_with_lines(conn, order_id, request.lines)
+    if existing is None:
+        return await _earlier_outcome(conn, order_id)
+    missing = [product_id for product_id in request.product_ids if product_id not in existing]
+    if missing:
+        # Raising rolls back the whole transaction: no reservation row is left behind.
+        raise ProductNotFound(missing)
+    for line in request.lines:
+        if not await product_repository.take_stock(conn, line.product_id, line.quantity):
+            raise _StockShort
+    return ReserveOutcome(
+        Reservation(order_id, ReservationStatus.RESERVED, request.lines), decided_now=True
+    )
+
+
+async def _reserve_or_reject(
+    conn: AsyncConnection, request: ReservationRequest
+) -> ReserveOutcome:
+    """After a miss: lock the products, then reject with the shortfalls they show, or
+    reserve if stock came back in between (the locks guarantee the decrements succeed)."""
     order_id = request.order_id
     if not await reservation_repository.claim_order(conn, order_id, ReservationStatus.RESERVED):
-        earlier = await reservation_repository.get_reservation(conn, order_id)
-        assert earlier is not None, "a claimed order keeps its row"
-        return ReserveOutcome(earlier, decided_now=False)
-
-    if not await _take_all_or_nothing(conn, request.lines):
-        available = await product_repository.lock_stock_levels(conn, request.product_ids)
-        missing = [product_id for product_id in request.product_ids if product_id not in available]
-        if missing:
-            # Raising rolls back the whole transaction: no reservation row is left behind.
-            raise ProductNotFound(missing)
-        shortfalls = shortfalls_of(request.lines, available)
-        if shortfalls:
-            await reservation_repository.mark_rejected(conn, order_id, shortfalls)
-            rejected = Reservation(order_id, ReservationStatus.REJECTED, (), tuple(shortfalls))
-            return ReserveOutcome(rejected, decided_now=True)
-        # Stock came back between the miss and the lock. Every row is locked now and
-        # covers its line, so this second pass cannot miss.
-        taken = await _take_all_or_nothing(conn, request.lines)
-        assert taken, "locked rows that cover every line must admit the decrements"
-
+        return await _earlier_outcome(conn, order_id)
+    available = await product_repository.lock_stock_levels(conn, request.product_ids)
+    missing = [product_id for product_id in request.product_ids if product_id not in available]
+    if missing:
+        raise ProductNotFound(missing)
+    shortfalls = shortfalls_of(request.lines, available)
+    if shortfalls:
+        await reservation_repository.mark_rejected(conn, order_id, shortfalls)
+        rejected = Reservation(order_id, ReservationStatus.REJECTED, (), tuple(shortfalls))
+        return ReserveOutcome(rejected, decided_now=True)
     await reservation_repository.add_lines(conn, order_id, request.lines)
-    reserved = Reservation(order_id, ReservationStatus.RESERVED, request.lines)
-    return ReserveOutcome(reserved, decided_now=True)
+    for line in request.lines:
+        taken = await product_repository.take_stock(conn, line.product_id, line.quantity)
+        assert taken, "a locked row that covers its line must admit the decrement"
+    return ReserveOutcome(
+        Reservation(order_id, ReservationStatus.RESERVED, request.lines), decided_now=True
+    )
 
 
-async def _take_all_or_nothing(
-    conn: AsyncConnection, lines: tuple[ReservationLine, ...]
-) -> bool:
-    """Decrement every line (lines come in ascending product id); on the first miss undo
-    the ones already done, so a refused reservation leaves every level as it was."""
-    savepoint = await conn.begin_nested()
-    for line in lines:
-        if not await product_repository.take_stock(conn, line.product_id, line.quantity):
-            # Rolling back to the savepoint also releases the row locks taken after it.
-            await savepoint.rollback()
-            return False
-    await savepoint.commit()
-    return True
+async def _earlier_outcome(conn: AsyncConnection, order_id: str) -> ReserveOutcome:
+    earlier = await reservation_repository.get_reservation(conn, order_id)
+    assert earlier is not None, "a claimed order keeps its row"
+    return ReserveOutcome(earlier, decided_now=False)
 
 
 async def _release(conn: AsyncConnection, order_id: str) -> ReleaseOutcome:
