@@ -30,9 +30,10 @@ logger = logging.getLogger("fulfillment.lifecycle.worker")
 # (the stale monitor recovers those, but later). ETA tasks do not count against it.
 PREFETCH_MULTIPLIER = 4
 
-# Deadlines and bounded retries keep a step far below this; the limit only catches a
-# step that hangs anyway (its slot is recycled and the message requeued).
-STEP_TIME_LIMIT_S = 120
+# Deadlines and bounded retries keep a task far below this, even one that runs all four
+# steps inline (step delays 0); the limit only catches a task that hangs anyway (its
+# slot is recycled and the stale monitor re-drives the order).
+STEP_TIME_LIMIT_S = 300
 
 
 class PerProcessDependencies:
@@ -78,9 +79,10 @@ def create_worker_app(settings: Settings) -> Celery:
 
     dependencies = PerProcessDependencies(build)
 
-    @app.task(name=RUN_STEP_TASK)
-    def run_step(order_id: str, expected_status: str, note: str = "") -> None:
-        advance_order(RunStep(order_id, expected_status, note), dependencies.get())
+    @app.task(name=RUN_STEP_TASK, bind=True)
+    def run_step(task: Any, order_id: str, expected_status: str, note: str = "") -> None:
+        redelivered = bool((task.request.delivery_info or {}).get("redelivered"))
+        advance_order(RunStep(order_id, expected_status, note, redelivered), dependencies.get())
 
     def on_process_init(**_: Any) -> None:
         dependencies.get()

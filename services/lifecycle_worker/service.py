@@ -4,6 +4,10 @@ A step is safe to run any number of times: it moves the order with one compare-a
 from the status the step was scheduled for, so a step that comes too late or twice
 changes nothing. The reserving step first reads the order (GetOrder) for its items;
 reservations are keyed by order id, so a repeated reservation holds nothing more.
+
+A next step whose delay draws 0 runs at once in the same task instead of going through
+the broker: still one compare-and-set per step, and only the task whose compare-and-set
+applied goes on, exactly as only it would have published.
 """
 
 from __future__ import annotations
@@ -49,6 +53,9 @@ class RunStep:
     order_id: str
     expected_status: str
     note: str = ""
+    # The broker handed this task out before (its worker died holding it): the steps it
+    # ran inline after its own may be done and the rest lost with the worker.
+    redelivered: bool = False
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,10 @@ class StepTiming:
 
     def next_delay(self) -> float:
         return self.uniform(self.min_delay_s, self.max_delay_s)
+
+    @property
+    def immediate(self) -> bool:
+        return self.max_delay_s <= 0
 
 
 @dataclass(frozen=True)
@@ -77,10 +88,39 @@ class StepResult:
     status: str
     note: str = ""
     next_delay_s: float | None = None
+    # The next step is due now: run it in this task rather than publish it.
+    run_next_inline: bool = False
 
 
 def advance_order(command: RunStep, deps: StepDependencies) -> StepResult:
-    """Run the step for `command.expected_status`; logs one line with outcome and duration."""
+    """Run the step for `command.expected_status`, then each next step due at once.
+
+    Every step logs one line with its outcome and duration; the last step's result is
+    returned. A redelivered task that finds the order already past its step, and not
+    ended, carries on from where the order is when steps take no time, because the
+    inline steps it had been running died with its worker.
+    """
+    result = _run_logged_step(command, deps)
+    while True:
+        if result.run_next_inline:
+            command = RunStep(command.order_id, result.status)
+        elif _resumes_lost_steps(command, result, deps):
+            command = RunStep(command.order_id, result.status, redelivered=True)
+        else:
+            return result
+        result = _run_logged_step(command, deps)
+
+
+def _resumes_lost_steps(command: RunStep, result: StepResult, deps: StepDependencies) -> bool:
+    return (
+        command.redelivered
+        and deps.timing.immediate
+        and result.outcome == ALREADY_DONE
+        and domain.next_status(result.status) is not None
+    )
+
+
+def _run_logged_step(command: RunStep, deps: StepDependencies) -> StepResult:
     started = time.monotonic()
     try:
         result = _run_step(command, deps)
@@ -181,6 +221,8 @@ def _advance(command: RunStep, deps: StepDependencies, to_status: str) -> StepRe
         return StepResult(ALREADY_DONE, advanced.order.status)
     if domain.is_terminal(to_status):
         return StepResult(ADVANCED, to_status)
+    if delay <= 0:
+        return StepResult(ADVANCED, to_status, run_next_inline=True)
     try:
         deps.publisher.publish_step(command.order_id, to_status, delay)
     except PublishFailed as exc:

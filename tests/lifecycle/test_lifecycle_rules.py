@@ -217,16 +217,70 @@ def test_redriven_step_records_the_redrive_in_its_transition_note(
     assert orders.history["o2"][-1] == ("PACKAGING", "SHIPPED", "re-drive attempt 2 of 2")
 
 
-def test_zero_delays_schedule_immediately(
+def test_zero_delays_run_every_next_step_in_the_same_task(
     orders: FakeOrders, reservations: FakeReservations, publisher: FakePublisher
 ) -> None:
     deps = StepDependencies(orders, reservations, publisher, StepTiming(0.0, 0.0))
     orders.add("o1", [OrderItem(12, 1)])
 
-    run(deps, "o1", "PENDING")
+    result = run(deps, "o1", "PENDING")
 
-    assert publisher.published == [("o1", "PROCESSING", 0.0, "")]
-    assert orders.due_in["o1"] == domain.STEP_DUE_MARGIN_S
+    assert (result.outcome, result.status) == (service.ADVANCED, "DELIVERED")
+    assert statuses(orders, "o1") == list(domain.NORMAL_PATH)
+    assert reservations.stock[12] == 4
+    assert publisher.published == []
+
+
+def test_zero_delays_inline_steps_stop_at_a_shortfall(
+    orders: FakeOrders, reservations: FakeReservations, publisher: FakePublisher
+) -> None:
+    deps = StepDependencies(orders, reservations, publisher, StepTiming(0.0, 0.0))
+    orders.add("o1", [OrderItem(14, 2)])
+
+    result = run(deps, "o1", "PENDING")
+
+    assert (result.outcome, result.status) == (service.FAILED_NO_STOCK, "FAILED")
+    assert statuses(orders, "o1") == ["PENDING", "PROCESSING", "FAILED"]
+    assert publisher.published == []
+
+
+def test_duplicate_with_zero_delays_changes_nothing_and_goes_no_further(
+    orders: FakeOrders, reservations: FakeReservations, publisher: FakePublisher
+) -> None:
+    deps = StepDependencies(orders, reservations, publisher, StepTiming(0.0, 0.0))
+    orders.add("o1", [OrderItem(12, 1)], status="PACKAGING")
+
+    result = run(deps, "o1", "PENDING")
+
+    assert (result.outcome, result.status) == (service.ALREADY_DONE, "PACKAGING")
+    assert statuses(orders, "o1") == ["PACKAGING"]
+
+
+def test_redelivered_task_with_zero_delays_finishes_the_steps_its_dead_worker_lost(
+    orders: FakeOrders, reservations: FakeReservations, publisher: FakePublisher
+) -> None:
+    deps = StepDependencies(orders, reservations, publisher, StepTiming(0.0, 0.0))
+    # The worker died after running PENDING and PROCESSING inline (stock held).
+    orders.add("o1", [OrderItem(12, 1)], status="PACKAGING")
+    reservations.reserve_stock("o1", [OrderItem(12, 1)])
+
+    result = advance_order(RunStep("o1", "PENDING", redelivered=True), deps)
+
+    assert (result.outcome, result.status) == (service.ADVANCED, "DELIVERED")
+    assert statuses(orders, "o1") == ["PACKAGING", "SHIPPED", "DELIVERED"]
+    assert reservations.stock[12] == 4
+
+
+def test_redelivered_task_with_delays_leaves_the_published_next_step_to_run(
+    deps: StepDependencies, orders: FakeOrders, publisher: FakePublisher
+) -> None:
+    orders.add("o1", [OrderItem(12, 1)], status="PACKAGING")
+
+    result = advance_order(RunStep("o1", "PENDING", redelivered=True), deps)
+
+    assert (result.outcome, result.status) == (service.ALREADY_DONE, "PACKAGING")
+    assert statuses(orders, "o1") == ["PACKAGING"]
+    assert publisher.published == []
 
 
 def test_shortfall_note_lists_products_in_id_order_and_admits_unknown_availability() -> None:
