@@ -31,9 +31,9 @@ _ACTIVE_STATUSES_SQL = ", ".join(f"'{status.value}'" for status in NON_TERMINAL)
 # against the latest committed version of the row once its lock is ours, so of two racing
 # transitions from the same status exactly one matches; the other sees zero rows.
 # clock_timestamp(), not now(): a transaction that waited for the lock must not record a
-# time earlier than the transition it waited for.
-_CHANGE_STATUS = text(
-    """
+# time earlier than the transition it waited for. The order's items never change, so
+# reading them in the same statement is safe whatever its snapshot.
+_SET_STATUS = """
     UPDATE orders.orders
     SET status = :to_status,
         status_note = :note,
@@ -41,9 +41,46 @@ _CHANGE_STATUS = text(
         next_step_due_time = clock_timestamp() + make_interval(secs => :due_in_s),
         stale_claims = 0,
         stock_release_pending = stock_release_pending OR :release_stock
-    WHERE order_id = :order_id AND status = ANY(:from_statuses)
+    WHERE order_id = :order_id AND status = {from_condition}
     RETURNING *
-    """
+"""
+_CHANGED_ORDER_WITH_ITEMS = """
+    SELECT changed.*, items.product_ids, items.quantities, items.unit_prices{notified}
+    FROM changed
+    CROSS JOIN LATERAL (
+        SELECT array_agg(i.product_id ORDER BY i.line_number) AS product_ids,
+               array_agg(i.quantity ORDER BY i.line_number) AS quantities,
+               array_agg(i.unit_price ORDER BY i.line_number) AS unit_prices
+        FROM orders.order_items AS i
+        WHERE i.order_id = changed.order_id
+    ) AS items
+"""
+
+# A transition from one known status is a single statement: the CAS, its history row and
+# the announcement. from_status is the status the CAS matched, which is the previous
+# entry's to_status (every transition writes both). pg_notify is delivered to listeners
+# only when the transaction commits, and is called only when a row changed.
+_ADVANCE_FROM_ONE_STATUS = text(
+    "WITH changed AS ("
+    + _SET_STATUS.format(from_condition=":from_status")
+    + """), entry AS (
+        INSERT INTO orders.order_history
+            (order_id, from_status, to_status, time, note, next_step_due_time)
+        SELECT order_id, :from_status, status, update_time, status_note, next_step_due_time
+        FROM changed
+    )"""
+    + _CHANGED_ORDER_WITH_ITEMS.format(
+        notified=", pg_notify(:channel, CAST(changed.order_id AS text)) AS notified"
+    )
+)
+
+# From any of several statuses (a cancel), which one matched is not known to the UPDATE
+# (RETURNING shows only the new row), so its history row is written by the next statement.
+_CHANGE_FROM_ANY_STATUS = text(
+    "WITH changed AS ("
+    + _SET_STATUS.format(from_condition="ANY(:from_statuses)")
+    + ")"
+    + _CHANGED_ORDER_WITH_ITEMS.format(notified="")
 ).bindparams(bindparam("from_statuses", expanding=False))
 
 # A separate statement from the UPDATE on purpose: it reads with a snapshot taken after we
@@ -51,12 +88,15 @@ _CHANGE_STATUS = text(
 # waited for, and from_status always equals the previous entry's to_status.
 _RECORD_TRANSITION = text(
     """
-    INSERT INTO orders.order_history
-        (order_id, from_status, to_status, time, note, next_step_due_time)
-    SELECT :order_id,
-           (SELECT h.to_status FROM orders.order_history AS h
-            WHERE h.order_id = :order_id ORDER BY h.id DESC LIMIT 1),
-           :to_status, :time, :note, :next_step_due_time
+    WITH entry AS (
+        INSERT INTO orders.order_history
+            (order_id, from_status, to_status, time, note, next_step_due_time)
+        SELECT :order_id,
+               (SELECT h.to_status FROM orders.order_history AS h
+                WHERE h.order_id = :order_id ORDER BY h.id DESC LIMIT 1),
+               :to_status, :time, :note, :next_step_due_time
+    )
+    SELECT pg_notify(:channel, :order_id_text)
     """
 )
 
@@ -242,17 +282,26 @@ class SqlOrderRepository:
         next_step_due_in_s: float | None,
         release_stock: bool = False,
     ) -> Order | None:
+        params: dict[str, Any] = {
+            "order_id": order_id,
+            "to_status": to_status.value,
+            "note": note,
+            "due_in_s": next_step_due_in_s,
+            "release_stock": release_stock,
+        }
+        if len(from_statuses) == 1:
+            (from_status,) = from_statuses
+            row = (
+                await self._conn.execute(
+                    _ADVANCE_FROM_ONE_STATUS,
+                    {**params, "from_status": from_status.value, "channel": CHANGE_CHANNEL},
+                )
+            ).one_or_none()
+            return None if row is None else _order_with_items(row)
         row = (
             await self._conn.execute(
-                _CHANGE_STATUS,
-                {
-                    "order_id": order_id,
-                    "from_statuses": [s.value for s in from_statuses],
-                    "to_status": to_status.value,
-                    "note": note,
-                    "due_in_s": next_step_due_in_s,
-                    "release_stock": release_stock,
-                },
+                _CHANGE_FROM_ANY_STATUS,
+                {**params, "from_statuses": [s.value for s in from_statuses]},
             )
         ).one_or_none()
         if row is None:
@@ -265,13 +314,11 @@ class SqlOrderRepository:
                 "time": row.update_time,
                 "note": note,
                 "next_step_due_time": row.next_step_due_time,
+                "channel": CHANGE_CHANNEL,
+                "order_id_text": str(order_id),
             },
         )
-        # Delivered to listeners only when this transaction commits.
-        await self._conn.execute(
-            select(func.pg_notify(CHANGE_CHANNEL, str(order_id)))
-        )
-        return (await self._with_items([row]))[order_id]
+        return _order_with_items(row)
 
     async def current_status(self, order_id: uuid.UUID) -> OrderStatus | None:
         status = (
@@ -317,6 +364,16 @@ class SqlOrderRepository:
         for item in item_rows:
             lines[item.order_id].append(OrderLine(item.product_id, item.quantity, item.unit_price))
         return {row.order_id: _order(row, lines[row.order_id]) for row in rows}
+
+
+def _order_with_items(row: Row[Any]) -> Order:
+    lines = [
+        OrderLine(product_id, quantity, unit_price)
+        for product_id, quantity, unit_price in zip(
+            row.product_ids or (), row.quantities or (), row.unit_prices or (), strict=True
+        )
+    ]
+    return _order(row, lines)
 
 
 def _order(row: Row[Any], lines: list[OrderLine]) -> Order:
