@@ -159,3 +159,35 @@ def test_release_of_a_rejected_order_gives_nothing_back(
     rpc_error(lambda: reservations.ReserveStock(reserve_request(order_id, {product.product_id: 2})))
     assert list(_release(reservations, order_id).released_items) == []
     assert _stock(inventory, product.product_id) == 1
+
+
+def test_unknown_single_product_is_not_found_and_records_nothing(
+    inventory, reservations, make_product
+) -> None:
+    unknown = 2**62 + 13
+    order_id = new_order_id()
+    error = rpc_error(
+        lambda: reservations.ReserveStock(reserve_request(order_id, {unknown: 1}))
+    )
+    assert error.code() is grpc.StatusCode.NOT_FOUND
+    assert str(unknown) in error.details()
+    product = make_product(stock=5)
+    retried = reservations.ReserveStock(reserve_request(order_id, {product.product_id: 2}))
+    assert retried.newly_reserved is True
+    assert _stock(inventory, product.product_id) == 3
+
+
+def test_single_item_short_by_one_unit_is_rejected_and_changes_nothing(
+    inventory, reservations, make_product
+) -> None:
+    product = make_product(stock=3)
+    order_id = new_order_id()
+    error = rpc_error(
+        lambda: reservations.ReserveStock(reserve_request(order_id, {product.product_id: 4}))
+    )
+    assert error.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert f"product {product.product_id} (requested 4, available 3)" in error.details()
+    assert _stock(inventory, product.product_id) == 3
+    # The refusal was recorded: releasing it gives nothing back.
+    assert list(_release(reservations, order_id).released_items) == []
+    assert _stock(inventory, product.product_id) == 3

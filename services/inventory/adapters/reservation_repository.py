@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.inventory.adapters.tables import reservation_items, reservations
+from services.inventory.domain.errors import ProductNotFound
 from services.inventory.domain.reservations import (
     Reservation,
     ReservationLine,
@@ -78,6 +80,66 @@ async def claim_order_with_lines(
         )
     ).one()
     return set(row.product_ids) if row.claimed else None
+
+
+# A whole one-line reservation as ONE statement, run in autocommit so that it is its own
+# transaction: the product row is locked from the decrement until the commit that ends
+# the statement inside PostgreSQL, never across a round trip. Why it is safe:
+# - Order of effects. `added` selects FROM `claim` and `taken` is gated on EXISTS (SELECT
+#   FROM added) (an uncorrelated one-time filter, evaluated before the products row is
+#   read), so the reservation row is claimed (or found claimed, waiting for a concurrent
+#   claim of the same order to end) before the product row is locked: the lock order of
+#   every other writer. When the order was already claimed nothing is written at all.
+# - All or nothing. The decrement is unconditional on purpose: when the stock does not
+#   cover it the new row breaks CHECK (stock_level >= 0) and PostgreSQL aborts the whole
+#   statement, claim and line included. Under READ COMMITTED a concurrent writer makes
+#   the UPDATE wait and then recompute from the committed row (EvalPlanQual), and the
+#   CHECK is evaluated on that new row, so it can neither oversell nor lose an update.
+#   An unknown product fails the line's foreign key at the end of the statement, which
+#   likewise aborts all of it.
+_RESERVE_ONE_LINE = text(
+    """
+    WITH claim AS (
+        INSERT INTO inventory.reservations (order_id, status)
+        VALUES (:order_id, 'RESERVED')
+        ON CONFLICT (order_id) DO NOTHING
+        RETURNING order_id
+    ), added AS (
+        INSERT INTO inventory.reservation_items (order_id, product_id, quantity)
+        SELECT order_id, CAST(:product_id AS bigint), CAST(:quantity AS bigint) FROM claim
+        RETURNING product_id
+    ), taken AS (
+        UPDATE inventory.products SET stock_level = stock_level - CAST(:quantity AS bigint)
+        WHERE id = CAST(:product_id AS bigint) AND EXISTS (SELECT FROM added)
+        RETURNING id
+    )
+    SELECT EXISTS (SELECT FROM taken) AS taken
+    """
+)
+_STOCK_NOT_NEGATIVE = "ck_products_stock_level_not_negative"
+_LINE_PRODUCT_EXISTS = "fk_reservation_items_product_id"
+
+
+async def reserve_one_line(conn: AsyncConnection, order_id: str, line: ReservationLine) -> bool | None:
+    """Claim the order as RESERVED, record the line and take its stock, all or nothing.
+
+    `conn` must be in autocommit mode (the statement is the transaction). True when
+    reserved; None when the order was already claimed; False when the stock did not cover
+    the line. Only True writes anything. Raises ProductNotFound for an unknown product.
+    """
+    try:
+        result = await conn.execute(
+            _RESERVE_ONE_LINE,
+            {"order_id": order_id, "product_id": line.product_id, "quantity": line.quantity},
+        )
+    except sa_exc.IntegrityError as exc:
+        constraint = getattr(exc.orig.__cause__, "constraint_name", None)
+        if constraint == _STOCK_NOT_NEGATIVE:
+            return False
+        if constraint == _LINE_PRODUCT_EXISTS:
+            raise ProductNotFound([line.product_id]) from None
+        raise
+    return True if result.scalar_one() else None
 
 
 async def get_reservation(

@@ -57,9 +57,8 @@ async def reserve_stock(uow: UnitOfWork, request: ReservationRequest) -> Reserve
     Raises InsufficientStock (recorded, so repeats get the same answer), ProductNotFound
     (nothing recorded) or ReservationAlreadyReleased.
     """
-    try:
-        outcome = await uow.run(lambda conn: _reserve(conn, request), name="reserve_stock")
-    except _StockShort:
+    outcome = await _reserve_common_case(uow, request)
+    if outcome is None:
         outcome = await uow.run(
             lambda conn: _reserve_or_reject(conn, request), name="reserve_or_reject_stock"
         )
@@ -92,6 +91,33 @@ async def release_stock(uow: UnitOfWork, order_id: str) -> ReleaseOutcome:
     elif outcome.barred_reservation:
         log_event(logger, "reservation_barred", order_id=order_id)
     return outcome
+
+
+async def _reserve_common_case(
+    uow: UnitOfWork, request: ReservationRequest
+) -> ReserveOutcome | None:
+    """Reserve assuming the stock covers every line; None (nothing written) when it did not."""
+    order_id = request.order_id
+    if len(request.lines) == 1:
+        # One statement in autocommit: one round trip, and the product row is locked only
+        # inside PostgreSQL, from the decrement to the commit that ends the statement.
+        [line] = request.lines
+        reserved = await uow.run_single_statement(
+            lambda conn: reservation_repository.reserve_one_line(conn, order_id, line)
+        )
+        if reserved is None:
+            return await uow.run(
+                lambda conn: _earlier_outcome(conn, order_id), name="get_reservation"
+            )
+        if not reserved:
+            return None
+        return ReserveOutcome(
+            Reservation(order_id, ReservationStatus.RESERVED, request.lines), decided_now=True
+        )
+    try:
+        return await uow.run(lambda conn: _reserve(conn, request), name="reserve_stock")
+    except _StockShort:
+        return None
 
 
 class _StockShort(Exception):
