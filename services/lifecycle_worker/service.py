@@ -2,7 +2,8 @@
 
 A step is safe to run any number of times: it moves the order with one compare-and-set
 from the status the step was scheduled for, so a step that comes too late or twice
-changes nothing. The reserving step first reads the order (GetOrder) for its items;
+changes nothing. The reserving step first reads the order (GetOrder) for its items,
+unless the step before it ran in the same task and its compare-and-set returned them;
 reservations are keyed by order id, so a repeated reservation holds nothing more.
 
 A next step whose delay draws 0 runs at once in the same task instead of going through
@@ -56,6 +57,9 @@ class RunStep:
     # The broker handed this task out before (its worker died holding it): the steps it
     # ran inline after its own may be done and the rest lost with the worker.
     redelivered: bool = False
+    # The order as the compare-and-set of the step run just before, in this task, left
+    # it: the reserving step then needs no read of its own.
+    known_order: domain.OrderSnapshot | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,7 @@ class StepResult:
     next_delay_s: float | None = None
     # The next step is due now: run it in this task rather than publish it.
     run_next_inline: bool = False
+    order: domain.OrderSnapshot | None = None
 
 
 def advance_order(command: RunStep, deps: StepDependencies) -> StepResult:
@@ -103,7 +108,7 @@ def advance_order(command: RunStep, deps: StepDependencies) -> StepResult:
     result = _run_logged_step(command, deps)
     while True:
         if result.run_next_inline:
-            command = RunStep(command.order_id, result.status)
+            command = RunStep(command.order_id, result.status, known_order=result.order)
         elif _resumes_lost_steps(command, result, deps):
             command = RunStep(command.order_id, result.status, redelivered=True)
         else:
@@ -175,7 +180,9 @@ def _run_step(command: RunStep, deps: StepDependencies) -> StepResult:
 
 def _reserve(command: RunStep, deps: StepDependencies) -> StepResult | None:
     """Hold the order's stock; a result means the step ends here."""
-    order = deps.orders.get_order(command.order_id)
+    order = command.known_order
+    if order is None or not order.items:
+        order = deps.orders.get_order(command.order_id)
     if order.status != command.expected_status:
         return _skip(order.status, command.expected_status)
     try:
@@ -222,7 +229,7 @@ def _advance(command: RunStep, deps: StepDependencies, to_status: str) -> StepRe
     if domain.is_terminal(to_status):
         return StepResult(ADVANCED, to_status)
     if delay <= 0:
-        return StepResult(ADVANCED, to_status, run_next_inline=True)
+        return StepResult(ADVANCED, to_status, run_next_inline=True, order=advanced.order)
     try:
         deps.publisher.publish_step(command.order_id, to_status, delay)
     except PublishFailed as exc:

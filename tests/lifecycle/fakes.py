@@ -44,6 +44,9 @@ class FakeOrders:
         return self.orders[order_id].status
 
     def get_order(self, order_id: str) -> OrderSnapshot:
+        return self._find(order_id)
+
+    def _find(self, order_id: str) -> OrderSnapshot:
         if order_id not in self.orders:
             raise OrderNotFound(order_id)
         return self.orders[order_id]
@@ -52,7 +55,7 @@ class FakeOrders:
         self, order_id: str, expected_status: str, to_status: str, note: str,
         next_step_due_in_s: float,
     ) -> AdvanceResult:
-        current = self.get_order(order_id).status
+        current = self._find(order_id).status
         if current == expected_status:
             self.set_status(order_id, to_status, note)
             self.due_in[order_id] = next_step_due_in_s

@@ -220,6 +220,14 @@ def test_redriven_step_records_the_redrive_in_its_transition_note(
 def test_zero_delays_run_every_next_step_in_the_same_task(
     orders: FakeOrders, reservations: FakeReservations, publisher: FakePublisher
 ) -> None:
+    reads: list[str] = []
+
+    class CountedReads(FakeOrders):
+        def get_order(self, order_id: str) -> domain.OrderSnapshot:
+            reads.append(order_id)
+            return super().get_order(order_id)
+
+    orders = CountedReads()
     deps = StepDependencies(orders, reservations, publisher, StepTiming(0.0, 0.0))
     orders.add("o1", [OrderItem(12, 1)])
 
@@ -229,6 +237,8 @@ def test_zero_delays_run_every_next_step_in_the_same_task(
     assert statuses(orders, "o1") == list(domain.NORMAL_PATH)
     assert reservations.stock[12] == 4
     assert publisher.published == []
+    # The reserving step took the items from the compare-and-set just before it.
+    assert reads == []
 
 
 def test_zero_delays_inline_steps_stop_at_a_shortfall(
