@@ -1,5 +1,8 @@
 """The unit of work: one PostgreSQL transaction that owns the commit, rerun when PostgreSQL
-reports a deadlock or serialization failure. Handlers never commit themselves."""
+reports a deadlock or serialization failure. Handlers never commit themselves.
+
+`autocommit` runs on the same pool with each statement its own transaction (asyncpg then
+sends no BEGIN and no COMMIT), for work whose only write is one statement."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ T = TypeVar("T")
 class SqlUnitOfWork:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._autocommit_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def transaction(
         self, work: Callable[[OrderRepository], Awaitable[T]], *, name: str
@@ -26,3 +30,11 @@ class SqlUnitOfWork:
             return await work(SqlOrderRepository(conn))
 
         return await run_transaction(self._engine, in_transaction, name=name)
+
+    async def autocommit(
+        self, work: Callable[[OrderRepository], Awaitable[T]], *, name: str
+    ) -> T:
+        async def on_connection(conn: AsyncConnection) -> T:
+            return await work(SqlOrderRepository(conn))
+
+        return await run_transaction(self._autocommit_engine, on_connection, name=name)

@@ -131,7 +131,8 @@ async def _commit_and_publish(
             holders.update(await repo.stored_requests(taken))
         return created, holders
 
-    created, holders = await deps.uow.transaction(insert, name="create_orders")
+    # The insert is one statement, and the winners it did not displace are committed.
+    created, holders = await deps.uow.autocommit(insert, name="create_orders")
     new_ids = [n.order_id for n in to_insert if n.order_id in created]
     for order_id in new_ids:
         log_event(logger, "order_created", order_id=str(order_id), status="PENDING")

@@ -37,6 +37,7 @@ class OrderRepository(Protocol):
         """Store orders with their items and first history row; returns the orders stored.
 
         An order whose request_id another order already holds is skipped, not an error.
+        One statement: all or nothing even outside a transaction.
         """
 
     async def get(self, order_id: uuid.UUID) -> Order | None: ...
@@ -65,7 +66,8 @@ class OrderRepository(Protocol):
     ) -> Order | None:
         """Compare-and-set: move the order to `to_status` only if it is in `from_statuses`,
         writing its history row and announcing the change. None when the order was not in
-        one of `from_statuses` (or does not exist)."""
+        one of `from_statuses` (or does not exist). From a single status it is one
+        statement: all or nothing even outside a transaction."""
 
     async def current_status(self, order_id: uuid.UUID) -> OrderStatus | None: ...
 
@@ -84,6 +86,13 @@ class UnitOfWork(Protocol):
     ) -> T:
         """Run `work` in one transaction that commits when it returns. `work` may run more
         than once (deadlock retry), so it must have no effect outside the transaction."""
+
+    async def autocommit(
+        self, work: Callable[[OrderRepository], Awaitable[T]], *, name: str
+    ) -> T:
+        """Run `work` with each statement committing on its own, which saves the round
+        trips of BEGIN and COMMIT. Only for work that reads, or whose one write is a single
+        statement (see the repository methods). Rerun on deadlock like `transaction`."""
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ class OrderPage:
 
 
 async def get_order(order_id: uuid.UUID, deps: OrderServiceDeps) -> Order:
-    order = await deps.uow.transaction(lambda repo: repo.get(order_id), name="get_order")
+    # Reads only, and an order's items never change after the order row is read.
+    order = await deps.uow.autocommit(lambda repo: repo.get(order_id), name="get_order")
     if order is None:
         raise OrderNotFound(str(order_id))
     return order

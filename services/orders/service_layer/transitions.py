@@ -69,7 +69,8 @@ async def advance_order(command: AdvanceOrder, deps: OrderServiceDeps) -> Advanc
         assert unchanged is not None
         return AdvanceResult(unchanged, applied=False)
 
-    result = await deps.uow.transaction(compare_and_set, name="advance_order")
+    # From one status, the compare-and-set with its history row is one statement.
+    result = await deps.uow.autocommit(compare_and_set, name="advance_order")
     if result.applied:
         log_event(
             logger, "order_status_changed", order_id=str(order_id),

@@ -189,6 +189,13 @@ class FakeUnitOfWork:
             self.db.__dict__.update(snapshot.__dict__)
             raise
 
+    async def autocommit(
+        self, work: Callable[[OrderRepository], Awaitable[T]], *, name: str
+    ) -> T:
+        # Each fake repository call is one statement: what it did stays even if work fails.
+        self.transactions += 1
+        return await work(FakeRepository(self.db))
+
 
 @dataclass
 class FakeCatalog:
