@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy import ARRAY, BigInteger, Row, any_, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -27,13 +27,19 @@ async def insert_product(conn: AsyncConnection, new: NewProduct) -> Product | No
     return None if row is None else _product(row)
 
 
+# Built once, with the ids as one array parameter: the orders service reads products
+# per order, and one statement text for any number of ids is one prepared statement.
+_ANY_OF_IDS = products.c.id == any_(bindparam("product_ids", type_=ARRAY(BigInteger)))
+_GET_PRODUCTS = select(products).where(_ANY_OF_IDS)
+_STOCK_LEVELS = select(products.c.id, products.c.stock_level).where(_ANY_OF_IDS)
+
+
 async def get_product(conn: AsyncConnection, product_id: int) -> Product | None:
-    row = (await conn.execute(select(products).where(products.c.id == product_id))).first()
-    return None if row is None else _product(row)
+    return (await get_products(conn, [product_id])).get(product_id)
 
 
 async def get_products(conn: AsyncConnection, product_ids: Sequence[int]) -> dict[int, Product]:
-    rows = await conn.execute(select(products).where(products.c.id.in_(product_ids)))
+    rows = await conn.execute(_GET_PRODUCTS, {"product_ids": list(product_ids)})
     return {row.id: _product(row) for row in rows}
 
 
@@ -49,10 +55,8 @@ async def list_products_after(
 
 async def stock_levels(conn: AsyncConnection, product_ids: Sequence[int]) -> dict[int, int]:
     """Current stock of those of `product_ids` that exist."""
-    statement = select(products.c.id, products.c.stock_level).where(
-        products.c.id.in_(product_ids)
-    )
-    return {row.id: row.stock_level for row in await conn.execute(statement)}
+    rows = await conn.execute(_STOCK_LEVELS, {"product_ids": list(product_ids)})
+    return {row.id: row.stock_level for row in rows}
 
 
 async def lock_stock_levels(

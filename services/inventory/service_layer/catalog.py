@@ -37,8 +37,8 @@ async def create_product(uow: UnitOfWork, new: NewProduct) -> Product:
 
 
 async def get_product(uow: UnitOfWork, product_id: int) -> Product:
-    product = await uow.run(
-        lambda conn: product_repository.get_product(conn, product_id), name="get_product"
+    product = await uow.run_single_statement(
+        lambda conn: product_repository.get_product(conn, product_id)
     )
     if product is None:
         raise ProductNotFound([product_id])
@@ -47,9 +47,8 @@ async def get_product(uow: UnitOfWork, product_id: int) -> Product:
 
 async def batch_get_products(uow: UnitOfWork, product_ids: Sequence[int]) -> list[Product]:
     """The products in the order asked for; NOT_FOUND names every id that does not exist."""
-    found = await uow.run(
-        lambda conn: product_repository.get_products(conn, product_ids),
-        name="batch_get_products",
+    found = await uow.run_single_statement(
+        lambda conn: product_repository.get_products(conn, product_ids)
     )
     missing = [product_id for product_id in product_ids if product_id not in found]
     if missing:
@@ -59,9 +58,8 @@ async def batch_get_products(uow: UnitOfWork, product_ids: Sequence[int]) -> lis
 
 async def list_products(uow: UnitOfWork, after_id: int, page_size: int) -> ProductPage:
     # One row more than the page tells whether another page exists without a count.
-    rows = await uow.run(
-        lambda conn: product_repository.list_products_after(conn, after_id, page_size + 1),
-        name="list_products",
+    rows = await uow.run_single_statement(
+        lambda conn: product_repository.list_products_after(conn, after_id, page_size + 1)
     )
     page = rows[:page_size]
     has_more = len(rows) > page_size

@@ -20,8 +20,8 @@ logger = logging.getLogger("fulfillment.inventory")
 
 
 async def get_stock(uow: UnitOfWork, product_id: int) -> StockLevel:
-    level = await uow.run(
-        lambda conn: product_repository.get_stock(conn, product_id), name="get_stock"
+    level = await uow.run_single_statement(
+        lambda conn: product_repository.get_stock(conn, product_id)
     )
     if level is None:
         raise ProductNotFound([product_id])
