@@ -15,9 +15,9 @@ import json
 import logging
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 import redis.asyncio as aioredis
-from kombu.serialization import dumps as kombu_dumps
 
 from services.common.config import Settings
 from services.common.lifecycle_tasks import LIFECYCLE_QUEUE, RUN_STEP_TASK, make_sender
@@ -32,6 +32,7 @@ _PERSISTENT = 2
 class CeleryStepPublisher:
     def __init__(self, settings: Settings) -> None:
         self._sender = make_sender(settings)
+        self._template: Any = None
         # Fail fast like the Celery sender did: the order is committed either way and the
         # stale monitor re-drives a step that was never published.
         self._redis = aioredis.Redis.from_url(
@@ -52,24 +53,35 @@ class CeleryStepPublisher:
 
     def _message(self, order_id: str, status: str) -> str:
         """One task message exactly as `send_task` would put it on the Redis list."""
-        task_id = str(uuid.uuid4())
-        headers, properties, body, _ = self._sender.amqp.as_task_v2(
-            task_id, RUN_STEP_TASK, args=[order_id, status], kwargs={}
-        )
-        content_type, content_encoding, payload = kombu_dumps(body, serializer="json")
-        raw = payload.encode(content_encoding) if isinstance(payload, str) else payload
+        return self.task_message(order_id, status, str(uuid.uuid4()), str(uuid.uuid4()))
+
+    def task_message(self, order_id: str, status: str, task_id: str, delivery_tag: str) -> str:
+        # Celery's headers and properties differ between two step tasks only in the task id
+        # and the arguments, so they are built once (as_task_v2 is most of the cost of a
+        # message) and copied with those fields replaced.
+        if self._template is None:
+            self._template = self._sender.amqp.as_task_v2(
+                "", RUN_STEP_TASK, args=[], kwargs={}
+            )
+        headers, properties, (_args, kwargs, embed), _ = self._template
+        args = [order_id, status]
+        # Plain strings, lists and dicts: json.dumps writes what kombu's JSON serializer does.
+        body = json.dumps((args, kwargs, embed)).encode()
         return json.dumps(
             {
-                "body": base64.b64encode(raw).decode("ascii"),
-                "content-encoding": content_encoding,
-                "content-type": content_type,
-                "headers": headers,
+                "body": base64.b64encode(body).decode("ascii"),
+                "content-encoding": "utf-8",
+                "content-type": "application/json",
+                "headers": {
+                    **headers, "id": task_id, "root_id": task_id, "argsrepr": repr(args),
+                },
                 "properties": {
                     **properties,
+                    "correlation_id": task_id,
                     "delivery_mode": _PERSISTENT,
                     "priority": 0,
                     "body_encoding": "base64",
-                    "delivery_tag": str(uuid.uuid4()),
+                    "delivery_tag": delivery_tag,
                     "delivery_info": {"exchange": "", "routing_key": LIFECYCLE_QUEUE},
                 },
             }
