@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import TextClause
 
 from services.inventory.adapters.tables import reservation_items, reservations
-from services.inventory.domain.errors import ProductNotFound
 from services.inventory.domain.reservations import (
     Reservation,
     ReservationLine,
@@ -82,23 +83,43 @@ async def claim_order_with_lines(
     return set(row.product_ids) if row.claimed else None
 
 
-# A whole one-line reservation as ONE statement, run in autocommit so that it is its own
-# transaction: the product row is locked from the decrement until the commit that ends
-# the statement inside PostgreSQL, never across a round trip. Why it is safe:
-# - Order of effects. `added` selects FROM `claim` and `taken` is gated on EXISTS (SELECT
-#   FROM added) (an uncorrelated one-time filter, evaluated before the products row is
-#   read), so the reservation row is claimed (or found claimed, waiting for a concurrent
-#   claim of the same order to end) before the product row is locked: the lock order of
-#   every other writer. When the order was already claimed nothing is written at all.
-# - All or nothing. The decrement is unconditional on purpose: when the stock does not
-#   cover it the new row breaks CHECK (stock_level >= 0) and PostgreSQL aborts the whole
-#   statement, claim and line included. Under READ COMMITTED a concurrent writer makes
-#   the UPDATE wait and then recompute from the committed row (EvalPlanQual), and the
-#   CHECK is evaluated on that new row, so it can neither oversell nor lose an update.
-#   An unknown product fails the line's foreign key at the end of the statement, which
+# A whole reservation of up to MAX_LINES_IN_ONE_STATEMENT lines as ONE statement, run in
+# autocommit so that it is its own transaction: the product rows are locked from their
+# decrement until the commit that ends the statement inside PostgreSQL, never across a
+# round trip. Why it is safe:
+# - Order of effects. `added` selects FROM `claim`; `take_0` is gated on EXISTS (SELECT
+#   FROM added) and each `take_k` on EXISTS (SELECT FROM take_<k-1>). Such an
+#   uncorrelated EXISTS is a one-time filter, evaluated before the products row is read,
+#   and a take_ returns its row only after updating (locking) it. So the reservation row
+#   is claimed first (or found claimed, after waiting for a concurrent claim of the same
+#   order to end), then the products are locked one after the other in the lines' order,
+#   ascending id: the lock order of every other writer. When the order was already
+#   claimed, or a product is missing, the chain stops and no product is touched.
+# - All or nothing. The decrements are unconditional on purpose: stock that does not
+#   cover one breaks CHECK (stock_level >= 0) and PostgreSQL aborts the whole statement,
+#   claim, lines and earlier decrements included. Under READ COMMITTED a concurrent writer
+#   makes an UPDATE wait and then recompute from the committed row (EvalPlanQual), and
+#   the CHECK is evaluated on that new row, so it can neither oversell nor lose an update.
+#   An unknown product fails its line's foreign key at the end of the statement, which
 #   likewise aborts all of it.
-_RESERVE_ONE_LINE = text(
-    """
+MAX_LINES_IN_ONE_STATEMENT = 16
+_STOCK_NOT_NEGATIVE = "ck_products_stock_level_not_negative"
+_LINE_PRODUCT_EXISTS = "fk_reservation_items_product_id"
+
+
+@cache
+def _reserve_lines_statement(line_count: int) -> TextClause:
+    takes = [
+        f"""take_{k} AS (
+        UPDATE inventory.products SET stock_level = stock_level - CAST(:q{k} AS bigint)
+        WHERE id = CAST(:p{k} AS bigint)
+          AND EXISTS (SELECT FROM {"added" if k == 0 else f"take_{k - 1}"})
+        RETURNING id
+    )"""
+        for k in range(line_count)
+    ]
+    return text(
+        f"""
     WITH claim AS (
         INSERT INTO inventory.reservations (order_id, status)
         VALUES (:order_id, 'RESERVED')
@@ -106,38 +127,41 @@ _RESERVE_ONE_LINE = text(
         RETURNING order_id
     ), added AS (
         INSERT INTO inventory.reservation_items (order_id, product_id, quantity)
-        SELECT order_id, CAST(:product_id AS bigint), CAST(:quantity AS bigint) FROM claim
+        SELECT claim.order_id, line.product_id, line.quantity
+        FROM claim
+        CROSS JOIN unnest(CAST(:product_ids AS bigint[]), CAST(:quantities AS bigint[]))
+            AS line (product_id, quantity)
         RETURNING product_id
-    ), taken AS (
-        UPDATE inventory.products SET stock_level = stock_level - CAST(:quantity AS bigint)
-        WHERE id = CAST(:product_id AS bigint) AND EXISTS (SELECT FROM added)
-        RETURNING id
+    ), {", ".join(takes)}
+    SELECT EXISTS (SELECT FROM take_{line_count - 1}) AS taken
+    """
     )
-    SELECT EXISTS (SELECT FROM taken) AS taken
+
+
+async def reserve_lines(
+    conn: AsyncConnection, order_id: str, lines: Sequence[ReservationLine]
+) -> bool | None:
+    """Claim the order as RESERVED, record its lines and take their stock, all or nothing.
+
+    `conn` must be in autocommit mode (the statement is the transaction); `lines` are in
+    ascending product id, at most MAX_LINES_IN_ONE_STATEMENT. True when reserved; None
+    when the order was already claimed; False when some stock did not cover its line or a
+    product does not exist. Only True writes anything.
     """
-)
-_STOCK_NOT_NEGATIVE = "ck_products_stock_level_not_negative"
-_LINE_PRODUCT_EXISTS = "fk_reservation_items_product_id"
-
-
-async def reserve_one_line(conn: AsyncConnection, order_id: str, line: ReservationLine) -> bool | None:
-    """Claim the order as RESERVED, record the line and take its stock, all or nothing.
-
-    `conn` must be in autocommit mode (the statement is the transaction). True when
-    reserved; None when the order was already claimed; False when the stock did not cover
-    the line. Only True writes anything. Raises ProductNotFound for an unknown product.
-    """
+    params: dict[str, object] = {
+        "order_id": order_id,
+        "product_ids": [line.product_id for line in lines],
+        "quantities": [line.quantity for line in lines],
+    }
+    for k, line in enumerate(lines):
+        params[f"p{k}"] = line.product_id
+        params[f"q{k}"] = line.quantity
     try:
-        result = await conn.execute(
-            _RESERVE_ONE_LINE,
-            {"order_id": order_id, "product_id": line.product_id, "quantity": line.quantity},
-        )
+        result = await conn.execute(_reserve_lines_statement(len(lines)), params)
     except sa_exc.IntegrityError as exc:
         constraint = getattr(exc.orig.__cause__, "constraint_name", None)
-        if constraint == _STOCK_NOT_NEGATIVE:
+        if constraint in (_STOCK_NOT_NEGATIVE, _LINE_PRODUCT_EXISTS):
             return False
-        if constraint == _LINE_PRODUCT_EXISTS:
-            raise ProductNotFound([line.product_id]) from None
         raise
     return True if result.scalar_one() else None
 

@@ -98,12 +98,11 @@ async def _reserve_common_case(
 ) -> ReserveOutcome | None:
     """Reserve assuming the stock covers every line; None (nothing written) when it did not."""
     order_id = request.order_id
-    if len(request.lines) == 1:
-        # One statement in autocommit: one round trip, and the product row is locked only
-        # inside PostgreSQL, from the decrement to the commit that ends the statement.
-        [line] = request.lines
+    if len(request.lines) <= reservation_repository.MAX_LINES_IN_ONE_STATEMENT:
+        # One statement in autocommit: one round trip, and the product rows are locked
+        # only inside PostgreSQL, from the decrements to the commit that ends the statement.
         reserved = await uow.run_single_statement(
-            lambda conn: reservation_repository.reserve_one_line(conn, order_id, line)
+            lambda conn: reservation_repository.reserve_lines(conn, order_id, request.lines)
         )
         if reserved is None:
             return await uow.run(
