@@ -191,3 +191,18 @@ def test_single_item_short_by_one_unit_is_rejected_and_changes_nothing(
     # The refusal was recorded: releasing it gives nothing back.
     assert list(_release(reservations, order_id).released_items) == []
     assert _stock(inventory, product.product_id) == 3
+
+
+def test_many_items_reserve_all_or_nothing(inventory, reservations, make_product) -> None:
+    # More items than one reservation statement takes: the per-item transaction path.
+    products = [make_product(stock=3) for _ in range(20)]
+    everything = {p.product_id: 2 for p in products}
+    reserved = reservations.ReserveStock(reserve_request(new_order_id(), everything))
+    assert reserved.newly_reserved is True
+    assert _items(reserved.items) == sorted(everything.items())
+
+    too_much = {p.product_id: 1 for p in products} | {products[-1].product_id: 2}
+    error = rpc_error(lambda: reservations.ReserveStock(reserve_request(new_order_id(), too_much)))
+    assert error.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert f"product {products[-1].product_id} (requested 2, available 1)" in error.details()
+    assert [_stock(inventory, p.product_id) for p in products] == [1] * 20

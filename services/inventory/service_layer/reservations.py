@@ -124,7 +124,8 @@ class _StockShort(Exception):
 
 
 async def _reserve(conn: AsyncConnection, request: ReservationRequest) -> ReserveOutcome:
-    """The common case, ordered so the product rows are locked as briefly as possible.
+    """More lines than one statement takes, ordered so the product rows are locked as
+    briefly as a transaction allows.
 
     The order's row and its lines are written first (taking no product lock a stock writer
     waits for), then each line is decremented in ascending product id, and the last
