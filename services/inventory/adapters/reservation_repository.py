@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import TextClause
 
+from services.common.db import sqlstate
 from services.inventory.adapters.tables import reservation_items, reservations
 from services.inventory.domain.reservations import (
     Reservation,
@@ -95,15 +96,18 @@ async def claim_order_with_lines(
 #   order to end), then the products are locked one after the other in the lines' order,
 #   ascending id: the lock order of every other writer. When the order was already
 #   claimed, or a product is missing, the chain stops and no product is touched.
-# - All or nothing. The decrements are unconditional on purpose: stock that does not
-#   cover one breaks CHECK (stock_level >= 0) and PostgreSQL aborts the whole statement,
-#   claim, lines and earlier decrements included. Under READ COMMITTED a concurrent writer
-#   makes an UPDATE wait and then recompute from the committed row (EvalPlanQual), and
-#   the CHECK is evaluated on that new row, so it can neither oversell nor lose an update.
-#   An unknown product fails its line's foreign key at the end of the statement, which
-#   likewise aborts all of it.
+# - All or nothing. Each decrement is the conditional one of the contract,
+#   `SET stock_level = stock_level - q WHERE id = :id AND stock_level >= q`: under READ
+#   COMMITTED a concurrent writer makes it wait and then re-check the WHERE clause on the
+#   committed row (EvalPlanQual), so it can neither oversell nor lose an update. A miss
+#   returns no row, which stops the chain, and the final SELECT then divides by the
+#   number of rows the last decrement took (zero): the division_by_zero error aborts the
+#   whole statement, claim, lines and earlier decrements included. An unknown product
+#   matches no row either (or fails its line's foreign key), which likewise aborts all of
+#   it; the caller's locking second pass then tells a shortfall from a missing product. CHECK (stock_level >= 0) stays as a second guard.
 MAX_LINES_IN_ONE_STATEMENT = 16
 _STOCK_NOT_NEGATIVE = "ck_products_stock_level_not_negative"
+_A_DECREMENT_MISSED = "22012"  # division_by_zero, raised on purpose by the final SELECT
 _LINE_PRODUCT_EXISTS = "fk_reservation_items_product_id"
 
 
@@ -113,6 +117,7 @@ def _reserve_lines_statement(line_count: int) -> TextClause:
         f"""take_{k} AS (
         UPDATE inventory.products SET stock_level = stock_level - CAST(:q{k} AS bigint)
         WHERE id = CAST(:p{k} AS bigint)
+          AND stock_level >= CAST(:q{k} AS bigint)
           AND EXISTS (SELECT FROM {"added" if k == 0 else f"take_{k - 1}"})
         RETURNING id
     )"""
@@ -133,7 +138,10 @@ def _reserve_lines_statement(line_count: int) -> TextClause:
             AS line (product_id, quantity)
         RETURNING product_id
     ), {", ".join(takes)}
-    SELECT EXISTS (SELECT FROM take_{line_count - 1}) AS taken
+    SELECT CASE
+        WHEN NOT EXISTS (SELECT FROM claim) THEN NULL
+        ELSE 1 / (SELECT count(*) FROM take_{line_count - 1})::int = 1
+    END AS taken
     """
     )
 
@@ -161,6 +169,10 @@ async def reserve_lines(
     except sa_exc.IntegrityError as exc:
         constraint = getattr(exc.orig.__cause__, "constraint_name", None)
         if constraint in (_STOCK_NOT_NEGATIVE, _LINE_PRODUCT_EXISTS):
+            return False
+        raise
+    except sa_exc.DBAPIError as exc:
+        if sqlstate(exc) == _A_DECREMENT_MISSED:
             return False
         raise
     return True if result.scalar_one() else None
