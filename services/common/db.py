@@ -54,13 +54,21 @@ async def run_transaction(
     *,
     attempts: int = 12,
     name: str = "transaction",
+    autocommit: bool = False,
 ) -> T:
     """Run `work` in one transaction, rerunning it on deadlock or serialization failure.
 
     `work` must be safe to rerun: everything it did is rolled back before the next try.
+    With autocommit, `work` must issue exactly one statement: PostgreSQL runs it as its
+    own transaction (all of it or none), with no BEGIN/COMMIT round trips, and no lock it
+    takes outlives the statement.
     """
     for attempt in range(1, attempts + 1):
         try:
+            if autocommit:
+                async with engine.connect() as conn:
+                    single = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                    return await work(single)
             async with engine.begin() as conn:
                 return await work(conn)
         except sa_exc.DBAPIError as exc:

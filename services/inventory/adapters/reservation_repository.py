@@ -104,7 +104,8 @@ async def claim_order_with_lines(
 #   number of rows the last decrement took (zero): the division_by_zero error aborts the
 #   whole statement, claim, lines and earlier decrements included. An unknown product
 #   matches no row either (or fails its line's foreign key), which likewise aborts all of
-#   it; the caller's locking second pass then tells a shortfall from a missing product. CHECK (stock_level >= 0) stays as a second guard.
+#   it; the caller's locking second pass then tells a shortfall from a missing product.
+#   CHECK (stock_level >= 0) stays as a second guard.
 MAX_LINES_IN_ONE_STATEMENT = 16
 _STOCK_NOT_NEGATIVE = "ck_products_stock_level_not_negative"
 _A_DECREMENT_MISSED = "22012"  # division_by_zero, raised on purpose by the final SELECT
