@@ -95,7 +95,7 @@ async def claim_order_with_lines(
 #   is claimed first (or found claimed, after waiting for a concurrent claim of the same
 #   order to end), then the products are locked one after the other in the lines' order,
 #   ascending id: the lock order of every other writer. When the order was already
-#   claimed, or a product is missing, the chain stops and no product is touched.
+#   claimed, the chain stops before it touches any product.
 # - All or nothing. Each decrement is the conditional one of the contract,
 #   `SET stock_level = stock_level - q WHERE id = :id AND stock_level >= q`: under READ
 #   COMMITTED a concurrent writer makes it wait and then re-check the WHERE clause on the
