@@ -134,12 +134,11 @@ async def _commit_and_publish(
     # The insert is one statement, and the winners it did not displace are committed.
     created, holders = await deps.uow.autocommit(insert, name="create_orders")
     new_ids = [n.order_id for n in to_insert if n.order_id in created]
+    # One line per state change, each with its order_id (the operators' contract), even
+    # though a batched line would save ~6% of a bulk stream's CPU.
+    for order_id in new_ids:
+        log_event(logger, "order_created", order_id=str(order_id), status="PENDING")
     if new_ids:
-        # One line per batch: a line per order was ~6% of the CPU of a bulk stream.
-        log_event(
-            logger, "orders_created", status="PENDING", count=len(new_ids),
-            order_ids=[str(order_id) for order_id in new_ids],
-        )
         await deps.publisher.publish_first_steps(new_ids)
     return created, holders
 
