@@ -43,6 +43,12 @@ def create_engine(url: str, pool_size: int = 10, max_overflow: int = 10) -> Asyn
     )
 
 
+def autocommit_engine(engine: AsyncEngine) -> AsyncEngine:
+    """The same pool, with every statement its own transaction (no BEGIN/COMMIT round trips,
+    no lock held across a round trip)."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def sqlstate(exc: BaseException) -> str | None:
     orig = getattr(exc, "orig", None)
     return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
@@ -54,21 +60,15 @@ async def run_transaction(
     *,
     attempts: int = 12,
     name: str = "transaction",
-    autocommit: bool = False,
 ) -> T:
     """Run `work` in one transaction, rerunning it on deadlock or serialization failure.
 
     `work` must be safe to rerun: everything it did is rolled back before the next try.
-    With autocommit, `work` must issue exactly one statement: PostgreSQL runs it as its
-    own transaction (all of it or none), with no BEGIN/COMMIT round trips, and no lock it
-    takes outlives the statement.
+    Given `autocommit_engine(engine)`, no BEGIN/COMMIT is sent: each statement `work`
+    issues is its own transaction, so `work` must write with at most one statement.
     """
     for attempt in range(1, attempts + 1):
         try:
-            if autocommit:
-                async with engine.connect() as conn:
-                    single = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                    return await work(single)
             async with engine.begin() as conn:
                 return await work(conn)
         except sa_exc.DBAPIError as exc:

@@ -8,7 +8,7 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from services.common.db import run_transaction
+from services.common.db import autocommit_engine, run_transaction
 
 T = TypeVar("T")
 
@@ -16,6 +16,7 @@ T = TypeVar("T")
 class UnitOfWork:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._autocommit_engine = autocommit_engine(engine)
 
     async def run(self, work: Callable[[AsyncConnection], Awaitable[T]], *, name: str) -> T:
         """Commit when `work` returns, roll back when it raises. `work` may run more than
@@ -28,4 +29,4 @@ class UnitOfWork:
     ) -> T:
         """Run `work`, which must issue exactly ONE statement, in autocommit mode: its own
         transaction inside PostgreSQL, no lock held across a round trip. Rerun like `run`."""
-        return await run_transaction(self._engine, work, name=name, autocommit=True)
+        return await run_transaction(self._autocommit_engine, work, name=name)

@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from services.common.db import run_transaction
+from services.common.db import autocommit_engine, run_transaction
 from services.orders.adapters.repository import SqlOrderRepository
 from services.orders.service_layer.ports import OrderRepository
 
@@ -21,7 +21,7 @@ T = TypeVar("T")
 class SqlUnitOfWork:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._autocommit_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._autocommit_engine = autocommit_engine(engine)
 
     async def transaction(
         self, work: Callable[[OrderRepository], Awaitable[T]], *, name: str
