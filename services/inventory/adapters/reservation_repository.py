@@ -41,8 +41,11 @@ async def claim_order(conn: AsyncConnection, order_id: str, status: ReservationS
 # (the join), so a caller compares the returned ids with what it asked for. Neither
 # statement locks a product row against stock writers: the foreign-key check takes FOR
 # KEY SHARE, which does not conflict with the FOR NO KEY UPDATE lock of a stock UPDATE.
-_CLAIM_WITH_LINES = text(
-    """
+def _claim_and_add_lines(only_existing_products: bool) -> str:
+    """The `claim` and `added` CTEs: claim the order as RESERVED (nothing if it was claimed
+    before) and, only when the claim inserted the row, insert the order's lines."""
+    join = "JOIN inventory.products ON products.id = line.product_id" if only_existing_products else ""
+    return f"""
     WITH claim AS (
         INSERT INTO inventory.reservations (order_id, status)
         VALUES (:order_id, 'RESERVED')
@@ -54,9 +57,14 @@ _CLAIM_WITH_LINES = text(
         FROM claim
         CROSS JOIN unnest(CAST(:product_ids AS bigint[]), CAST(:quantities AS bigint[]))
             AS line (product_id, quantity)
-        JOIN inventory.products ON products.id = line.product_id
+        {join}
         RETURNING product_id
-    )
+    )"""
+
+
+_CLAIM_WITH_LINES = text(
+    _claim_and_add_lines(only_existing_products=True)
+    + """
     SELECT EXISTS (SELECT FROM claim) AS claimed,
            ARRAY(SELECT product_id FROM added) AS product_ids
     """
@@ -125,20 +133,8 @@ def _reserve_lines_statement(line_count: int) -> TextClause:
         for k in range(line_count)
     ]
     return text(
-        f"""
-    WITH claim AS (
-        INSERT INTO inventory.reservations (order_id, status)
-        VALUES (:order_id, 'RESERVED')
-        ON CONFLICT (order_id) DO NOTHING
-        RETURNING order_id
-    ), added AS (
-        INSERT INTO inventory.reservation_items (order_id, product_id, quantity)
-        SELECT claim.order_id, line.product_id, line.quantity
-        FROM claim
-        CROSS JOIN unnest(CAST(:product_ids AS bigint[]), CAST(:quantities AS bigint[]))
-            AS line (product_id, quantity)
-        RETURNING product_id
-    ), {", ".join(takes)}
+        _claim_and_add_lines(only_existing_products=False)
+        + f""", {", ".join(takes)}
     SELECT CASE
         WHEN NOT EXISTS (SELECT FROM claim) THEN NULL
         ELSE 1 / (SELECT count(*) FROM take_{line_count - 1})::int = 1
