@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import TypeVar
 
 T = TypeVar("T", int, float)
@@ -72,14 +72,6 @@ class Settings:
                 f"(got {settings.step_delay_max_s} < {settings.step_delay_min_s})"
             )
         return settings
-
-    def public_view(self) -> dict[str, object]:
-        """Settings with credentials masked, fit for logs and `fulfillment up` output."""
-        return {
-            f.name: redact_url(v) if f.name.endswith("_url") else v
-            for f in fields(self)
-            for v in [getattr(self, f.name)]
-        }
 
 
 def _number(

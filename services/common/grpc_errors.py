@@ -74,7 +74,7 @@ def to_status_proto(exc: BaseException, method: str = "") -> status_pb2.Status:
         return status_pb2.Status(
             code=code.value[0], message=exc.message, details=_details(exc)
         )
-    if isinstance(exc, grpc.aio.AioRpcError | grpc.RpcError) and hasattr(exc, "code"):
+    if isinstance(exc, grpc.RpcError) and hasattr(exc, "code"):
         downstream = exc.code()
         if downstream in _PASS_THROUGH:
             return status_pb2.Status(
