@@ -106,14 +106,17 @@ def advance_order(command: RunStep, deps: StepDependencies) -> StepResult:
     inline steps it had been running died with its worker.
     """
     result = _run_logged_step(command, deps)
-    while True:
+    # Each pass moves the order one status further along the normal path, so the path's
+    # length bounds the loop.
+    for _ in domain.NORMAL_PATH:
         if result.run_next_inline:
             command = RunStep(command.order_id, result.status, known_order=result.order)
         elif _resumes_lost_steps(command, result, deps):
             command = RunStep(command.order_id, result.status, redelivered=True)
         else:
-            return result
+            break
         result = _run_logged_step(command, deps)
+    return result
 
 
 def _resumes_lost_steps(command: RunStep, result: StepResult, deps: StepDependencies) -> bool:
