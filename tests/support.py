@@ -87,6 +87,9 @@ class BackgroundServer:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)  # type: ignore[arg-type]
 
     def stop(self, grace: float = 1.0) -> None:
+        """Stop the server and its loop; a second call does nothing."""
+        if self._loop.is_closed():
+            return
         if self.running is not None:
             self.call(self.running.stop(grace))
         self._loop.call_soon_threadsafe(self._loop.stop)

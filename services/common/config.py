@@ -33,6 +33,8 @@ class Settings:
     sweep_interval_s: float = 10.0
     stale_retries: int = 2
     bulk_max_items: int = 10_000
+    price_cache_size: int = 100_000
+    db_connections: int = 24
     grpc_deadline_s: float = 5.0
     shutdown_grace_s: float = 10.0
     server_processes: int = 1
@@ -61,6 +63,8 @@ class Settings:
             ),
             stale_retries=_number(env, "FULFILLMENT_STALE_RETRIES", int, 2),
             bulk_max_items=_number(env, "FULFILLMENT_BULK_MAX_ITEMS", int, 10_000, minimum=1),
+            price_cache_size=_number(env, "FULFILLMENT_PRICE_CACHE_SIZE", int, 100_000),
+            db_connections=_number(env, "FULFILLMENT_DB_CONNECTIONS", int, 24, minimum=2),
             grpc_deadline_s=_number(env, "FULFILLMENT_GRPC_DEADLINE_S", float, 5.0, minimum=0.1),
             shutdown_grace_s=_number(env, "FULFILLMENT_SHUTDOWN_GRACE_S", float, 10.0),
             server_processes=_number(env, "FULFILLMENT_SERVER_PROCESSES", int, 1, minimum=1),

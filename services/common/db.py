@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+import asyncpg
 import psycopg2
 from psycopg2 import errors as pg_errors
-from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql.elements import TextClause
 
 from services.common.logs import log_event
 
@@ -33,6 +36,11 @@ def driver_url(url: str, driver: str) -> str:
     return parsed.set(drivername=f"postgresql+{driver}").render_as_string(hide_password=False)
 
 
+def libpq_url(url: str) -> str:
+    """postgresql+<driver>://... -> postgresql://..., as libpq, psycopg2 and asyncpg take it."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def create_engine(url: str, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
     return create_async_engine(
         driver_url(url, "asyncpg"),
@@ -43,6 +51,23 @@ def create_engine(url: str, pool_size: int = 10, max_overflow: int = 10) -> Asyn
     )
 
 
+@dataclass(frozen=True)
+class ConnectionBudget:
+    """How a service process's PostgreSQL connections (FULFILLMENT_DB_CONNECTIONS) are
+    split: two thirds for the statement pool, which runs the statements every order runs,
+    the rest for SQLAlchemy's pool (reads, multi-statement transactions). Both open
+    connections on demand and keep them; neither overflows, so a caller beyond the budget
+    waits for a connection instead of opening one."""
+
+    statements: int
+    sqlalchemy: int
+
+    @classmethod
+    def of(cls, total: int) -> ConnectionBudget:
+        statements = max(1, total * 2 // 3)
+        return cls(statements, max(1, total - statements))
+
+
 def autocommit_engine(engine: AsyncEngine) -> AsyncEngine:
     """The same pool, with every statement its own transaction (no BEGIN/COMMIT round trips,
     no lock held across a round trip)."""
@@ -50,8 +75,30 @@ def autocommit_engine(engine: AsyncEngine) -> AsyncEngine:
 
 
 def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error, raised through SQLAlchemy or by asyncpg itself."""
+    own = getattr(exc, "sqlstate", None)
+    if isinstance(own, str):
+        return own
     orig = getattr(exc, "orig", None)
     return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+
+
+async def retry_on_conflict(
+    attempt: Callable[[], Awaitable[T]], *, attempts: int = 12, name: str = "transaction"
+) -> T:
+    """Run `attempt`, again after a deadlock or serialization failure (it did nothing)."""
+    for number in range(1, attempts + 1):
+        try:
+            return await attempt()
+        except Exception as exc:
+            if sqlstate(exc) not in RETRYABLE_SQLSTATES or number == attempts:
+                raise
+            log_event(
+                logger, "transaction_retry", logging.DEBUG,
+                name=name, attempt=number, sqlstate=sqlstate(exc),
+            )
+            await asyncio.sleep(random.uniform(0, 0.002 * 2**min(number, 8)))
+    raise AssertionError("unreachable")
 
 
 async def run_transaction(
@@ -67,19 +114,114 @@ async def run_transaction(
     Given `autocommit_engine(engine)`, no BEGIN/COMMIT is sent: each statement `work`
     issues is its own transaction, so `work` must write with at most one statement.
     """
-    for attempt in range(1, attempts + 1):
-        try:
-            async with engine.begin() as conn:
-                return await work(conn)
-        except sa_exc.DBAPIError as exc:
-            if sqlstate(exc) not in RETRYABLE_SQLSTATES or attempt == attempts:
+
+    async def in_transaction() -> T:
+        async with engine.begin() as conn:
+            return await work(conn)
+
+    return await retry_on_conflict(in_transaction, attempts=attempts, name=name)
+
+
+# asyncpg's errors that mean the connection (or the server) is gone, not the statement.
+# InternalClientError is what a statement gets when it is sent on a connection whose
+# server-side end was terminated an instant earlier: asyncpg has read the FATAL message
+# but not yet the close, and its protocol refuses to start ("another operation is in
+# progress"). The connection is as unusable as a closed one.
+CONNECTION_LOST = (
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+)
+
+
+@dataclass(frozen=True)
+class RawStatement:
+    """A SQLAlchemy text() statement compiled once for asyncpg: $n placeholders, and the
+    bind parameter names in $n order."""
+
+    sql: str
+    names: tuple[str, ...]
+
+    @classmethod
+    def compile(cls, clause: TextClause) -> RawStatement:
+        compiled = clause.compile(dialect=asyncpg_dialect())
+        return cls(str(compiled), tuple(compiled.positiontup or ()))
+
+    def arguments(self, params: Mapping[str, object]) -> list[object]:
+        return [params[name] for name in self.names]
+
+
+class StatementPool:
+    """asyncpg connections of its own for the few statements every order runs (a create,
+    each transition, each reservation), each statement its own transaction (autocommit).
+
+    SQLAlchemy's pool checkout, connection wrapper and execution path cost about 140 us of
+    CPU per statement here (measured: 180 us against 40 us for the same statement run on
+    an asyncpg connection), more than the statement itself. Those statements are still
+    written as text() and compiled once (RawStatement); everything else goes through
+    SQLAlchemy. Connections open on demand, up to `size`; one runs one statement at a time.
+    A connection is dropped after anything but an error PostgreSQL reported on a sound
+    connection: a cancelled call drops it, a lost connection drops every idle one too
+    (the server most likely restarted), so a broken connection is not used twice.
+    Errors are asyncpg's: `sqlstate()` reads them, and the gRPC layer maps connection
+    failures to UNAVAILABLE. Callers retry deadlocks with `retry_on_conflict`.
+    """
+
+    def __init__(self, url: str, size: int, connect_timeout_s: float = 10.0) -> None:
+        self._dsn = libpq_url(url)
+        self._slots = asyncio.Semaphore(size)
+        self._idle: list[asyncpg.Connection] = []
+        self._connect_timeout_s = connect_timeout_s
+        self._closed = False
+
+    async def fetch(self, statement: RawStatement, params: Mapping[str, object]) -> list[asyncpg.Record]:
+        async with self._slots:
+            if self._closed:
+                raise asyncpg.InterfaceError("the statement pool is closed")
+            conn = self._idle.pop() if self._idle else await self._connect()
+            try:
+                rows = await conn.fetch(statement.sql, *statement.arguments(params))
+            except CONNECTION_LOST:
+                self._drop_all(conn)
                 raise
-            log_event(
-                logger, "transaction_retry", logging.DEBUG,
-                name=name, attempt=attempt, sqlstate=sqlstate(exc),
-            )
-            await asyncio.sleep(random.uniform(0, 0.002 * 2**min(attempt, 8)))
-    raise AssertionError("unreachable")
+            except asyncpg.PostgresError:
+                self._give_back(conn)
+                raise
+            except BaseException:
+                conn.terminate()  # cancelled mid-statement: its state is unknown
+                raise
+            self._give_back(conn)
+            return rows
+
+    async def _connect(self) -> asyncpg.Connection:
+        return await asyncpg.connect(self._dsn, timeout=self._connect_timeout_s)
+
+    def _give_back(self, conn: asyncpg.Connection) -> None:
+        if self._closed or conn.is_closed():
+            conn.terminate()
+        else:
+            self._idle.append(conn)
+
+    def _drop_all(self, conn: asyncpg.Connection) -> None:
+        """A lost connection usually means the server restarted or went away: the idle
+        ones are dropped with it rather than each failing one more call later."""
+        conn.terminate()
+        idle, self._idle = self._idle, []
+        for other in idle:
+            other.terminate()
+
+    async def close(self) -> None:
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            try:
+                await asyncio.wait_for(conn.close(), timeout=5)
+            except (OSError, asyncpg.InterfaceError, asyncpg.PostgresError, TimeoutError):
+                conn.terminate()
 
 
 def ensure_database(url: str) -> bool:

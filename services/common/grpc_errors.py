@@ -14,6 +14,7 @@ from grpc_status import rpc_status
 from sqlalchemy import exc as sa_exc
 
 from services.common import errors
+from services.common.db import CONNECTION_LOST
 from services.common.logs import log_event
 
 logger = logging.getLogger("fulfillment.errors")
@@ -100,7 +101,11 @@ def _is_database_unreachable(exc: BaseException) -> bool:
         return True
     if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError):
         return True
-    return isinstance(exc, ConnectionError | OSError) and not isinstance(exc, FileNotFoundError)
+    if isinstance(exc, FileNotFoundError):
+        return False
+    # Raised by asyncpg itself (services.common.db.StatementPool) or a socket: the
+    # connection is gone, or the server is starting up or shutting down.
+    return isinstance(exc, CONNECTION_LOST)
 
 
 async def abort_with(context: grpc.aio.ServicerContext, exc: BaseException, method: str) -> None:

@@ -12,18 +12,23 @@ service runs several such processes on one port (SO_REUSEPORT, see `serve`).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import grpc
+import uvloop
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from services.common.grpc_errors import ErrorMappingInterceptor
 from services.common.logs import log_event
+
+T = TypeVar("T")
 
 logger = logging.getLogger("fulfillment.server")
 
@@ -80,6 +85,23 @@ async def start_server(addr: str, parts: ServiceParts) -> RunningServer:
     return RunningServer(server, port, health_servicer, parts)
 
 
+def run_event_loop(main: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run on uvloop: its loop and transports cost less CPU per RPC and per
+    statement than the standard loop's (a bare echo RPC measured 117 us of server CPU
+    against 130-140 us), and grpc.aio and asyncpg both run on it."""
+    return uvloop.run(main)
+
+
+def freeze_startup_heap() -> None:
+    """Move every object alive after startup (modules, protobuf descriptors, SQLAlchemy
+    and gRPC internals: ~100k objects) out of the garbage collector's sight. They live as
+    long as the process, and a full collection that walks them all took ~30 ms here: a
+    pause every few seconds under load, which showed as a create p99 of 60 ms against a
+    p95 of 26 ms. Later objects are collected as usual."""
+    gc.collect()
+    gc.freeze()
+
+
 async def serve_until_signalled(
     name: str, addr: str, build: Callable[[], Awaitable[ServiceParts]], grace: float
 ) -> None:
@@ -89,6 +111,7 @@ async def serve_until_signalled(
         loop.add_signal_handler(sig, stop.set)
     parts = await build()
     running = await start_server(addr, parts)
+    freeze_startup_heap()
     log_event(logger, "serving", service=name, addr=addr, port=running.port, pid=os.getpid())
     await stop.wait()
     log_event(logger, "draining", service=name, grace_s=grace, pid=os.getpid())
@@ -111,7 +134,7 @@ def serve(
     connections across them); nothing gRPC-related exists before the fork.
     """
     if processes <= 1:
-        asyncio.run(serve_until_signalled(name, addr, build, grace))
+        run_event_loop(serve_until_signalled(name, addr, build, grace))
         return 0
     children: list[int] = []
     for _ in range(processes):
@@ -119,7 +142,7 @@ def serve(
         if pid == 0:
             code = 0
             try:
-                asyncio.run(serve_until_signalled(name, addr, build, grace))
+                run_event_loop(serve_until_signalled(name, addr, build, grace))
             except BaseException:
                 logger.exception("server process failed")
                 code = 1

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from services.common.config import ConfigError, Settings, redact_url, split_addr
+from services.common.db import ConnectionBudget
 
 
 def test_defaults_match_the_contract() -> None:
@@ -34,6 +35,8 @@ def test_zero_step_delays_are_allowed() -> None:
     [
         ({"GATEWAY_PORT": "http"}, "GATEWAY_PORT must be a int"),
         ({"FULFILLMENT_STALE_RETRIES": "-1"}, "FULFILLMENT_STALE_RETRIES must be >= 0"),
+        ({"FULFILLMENT_DB_CONNECTIONS": "1"}, "FULFILLMENT_DB_CONNECTIONS must be >= 2"),
+        ({"FULFILLMENT_PRICE_CACHE_SIZE": "lots"}, "FULFILLMENT_PRICE_CACHE_SIZE must be a int"),
         (
             {"FULFILLMENT_STEP_DELAY_MIN_S": "5", "FULFILLMENT_STEP_DELAY_MAX_S": "1"},
             "MAX_S must be >= FULFILLMENT_STEP_DELAY_MIN_S",
@@ -43,6 +46,13 @@ def test_zero_step_delays_are_allowed() -> None:
 def test_bad_values_are_named_in_the_error(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Settings.from_env(env)
+
+
+def test_connections_are_split_two_thirds_to_the_statement_pool() -> None:
+    settings = Settings.from_env({"FULFILLMENT_DB_CONNECTIONS": "30"})
+    assert ConnectionBudget.of(settings.db_connections) == ConnectionBudget(statements=20, sqlalchemy=10)
+    assert ConnectionBudget.of(Settings().db_connections) == ConnectionBudget(16, 8)
+    assert ConnectionBudget.of(2) == ConnectionBudget(1, 1)
 
 
 def test_settings_are_frozen() -> None:
