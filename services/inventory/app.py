@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import grpc
 
 from services.common.config import Settings
-from services.common.db import create_engine
+from services.common.db import ConnectionBudget, StatementPool, create_engine
 from services.common.proto.fulfillment.inventory.v1 import (
     inventory_service_pb2,
     inventory_service_pb2_grpc,
@@ -25,18 +25,21 @@ SERVICE_NAMES = (
 )
 
 
-# As many connections as before (10 + 10 overflow), but all kept: with 64 concurrent
-# callers the overflow connections were opened and closed again all the time, each a
-# new PostgreSQL backend. A hot row gains nothing from more connections: they would only
-# queue on its lock inside PostgreSQL instead of in the pool.
-POOL_CONNECTIONS = 20
-
-
 async def build(settings: Settings) -> ServiceParts:
+    # Reservations, the hot path, run on the statement pool; SQLAlchemy's pool serves the
+    # catalog, stock writes and the rarer multi-statement reservation paths. A hot row
+    # gains nothing from more connections: they would only queue on its lock inside
+    # PostgreSQL instead of here.
+    budget = ConnectionBudget.of(settings.db_connections)
     engine = create_engine(
-        settings.inventory_database_url, pool_size=POOL_CONNECTIONS, max_overflow=0
+        settings.inventory_database_url, pool_size=budget.sqlalchemy, max_overflow=0
     )
-    uow = UnitOfWork(engine)
+    statements = StatementPool(settings.inventory_database_url, budget.statements)
+    uow = UnitOfWork(engine, statements)
+
+    async def close() -> None:
+        await statements.close()
+        await engine.dispose()
 
     def register(server: grpc.aio.Server) -> Sequence[str]:
         inventory_service_pb2_grpc.add_InventoryServiceServicer_to_server(
@@ -47,4 +50,4 @@ async def build(settings: Settings) -> ServiceParts:
         )
         return SERVICE_NAMES
 
-    return ServiceParts(register=register, close=engine.dispose)
+    return ServiceParts(register=register, close=close)

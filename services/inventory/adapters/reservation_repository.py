@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import cache
 
-from sqlalchemy import exc as sa_exc
+import asyncpg
 from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.elements import TextClause
 
-from services.common.db import sqlstate
+from services.common.db import RawStatement, StatementPool
 from services.inventory.adapters.tables import reservation_items, reservations
 from services.inventory.domain.reservations import (
     Reservation,
@@ -121,7 +120,7 @@ _LINE_PRODUCT_EXISTS = "fk_reservation_items_product_id"
 
 
 @cache
-def _reserve_lines_statement(line_count: int) -> TextClause:
+def _reserve_lines_statement(line_count: int) -> RawStatement:
     takes = [
         f"""take_{k} AS (
         UPDATE inventory.products SET stock_level = stock_level - CAST(:q{k} AS bigint)
@@ -132,24 +131,26 @@ def _reserve_lines_statement(line_count: int) -> TextClause:
     )"""
         for k in range(line_count)
     ]
-    return text(
-        _claim_and_add_lines(only_existing_products=False)
-        + f""", {", ".join(takes)}
+    return RawStatement.compile(
+        text(
+            _claim_and_add_lines(only_existing_products=False)
+            + f""", {", ".join(takes)}
     SELECT CASE
         WHEN NOT EXISTS (SELECT FROM claim) THEN NULL
         ELSE 1 / (SELECT count(*) FROM take_{line_count - 1})::int = 1
     END AS taken
     """
+        )
     )
 
 
 async def reserve_lines(
-    conn: AsyncConnection, order_id: str, lines: Sequence[ReservationLine]
+    statements: StatementPool, order_id: str, lines: Sequence[ReservationLine]
 ) -> bool | None:
     """Claim the order as RESERVED, record its lines and take their stock, all or nothing.
 
-    `conn` must be in autocommit mode (the statement is the transaction); `lines` are in
-    ascending product id, at most MAX_LINES_IN_ONE_STATEMENT. True when reserved; None
+    One statement, its own transaction (the statement pool is in autocommit); `lines` are
+    in ascending product id, at most MAX_LINES_IN_ONE_STATEMENT. True when reserved; None
     when the order was already claimed; False when some stock did not cover its line or a
     product does not exist. Only True writes anything.
     """
@@ -162,17 +163,14 @@ async def reserve_lines(
         params[f"p{k}"] = line.product_id
         params[f"q{k}"] = line.quantity
     try:
-        result = await conn.execute(_reserve_lines_statement(len(lines)), params)
-    except sa_exc.IntegrityError as exc:
-        constraint = getattr(exc.orig.__cause__, "constraint_name", None)
-        if constraint in (_STOCK_NOT_NEGATIVE, _LINE_PRODUCT_EXISTS):
+        rows = await statements.fetch(_reserve_lines_statement(len(lines)), params)
+    except asyncpg.PostgresError as exc:
+        if exc.sqlstate == _A_DECREMENT_MISSED:
+            return False
+        if getattr(exc, "constraint_name", None) in (_STOCK_NOT_NEGATIVE, _LINE_PRODUCT_EXISTS):
             return False
         raise
-    except sa_exc.DBAPIError as exc:
-        if sqlstate(exc) == _A_DECREMENT_MISSED:
-            return False
-        raise
-    return True if result.scalar_one() else None
+    return True if rows[0][0] else None
 
 
 async def get_reservation(

@@ -101,8 +101,11 @@ async def _reserve_common_case(
     if len(request.lines) <= reservation_repository.MAX_LINES_IN_ONE_STATEMENT:
         # One statement in autocommit: one round trip, and the product rows are locked
         # only inside PostgreSQL, from the decrements to the commit that ends the statement.
-        reserved = await uow.run_single_statement(
-            lambda conn: reservation_repository.reserve_lines(conn, order_id, request.lines)
+        reserved = await uow.run_hot_statement(
+            lambda statements: reservation_repository.reserve_lines(
+                statements, order_id, request.lines
+            ),
+            name="reserve_stock",
         )
         if reserved is None:
             return await uow.run(
