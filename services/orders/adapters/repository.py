@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, select, text, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import CursorResult, Executable, Row, bindparam, func, select, text, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.elements import TextClause
 
+from services.common.db import RawStatement, StatementPool
 from services.orders.adapters.tables import CHANGE_CHANNEL, order_history, order_items, orders
 from services.orders.domain.lifecycle import FIRST_STATUS, NON_TERMINAL, OrderStatus
 from services.orders.domain.model import (
@@ -164,12 +167,24 @@ _CLAIM_STALE = text(
 
 
 class SqlOrderRepository:
+    """Every method on `conn`, the caller's transaction."""
+
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
 
+    async def _connection(self) -> AsyncConnection:
+        return self._conn
+
+    async def _execute(self, statement: Executable, params: Any = None) -> CursorResult[Any]:
+        return await (await self._connection()).execute(statement, params)
+
+    async def _fetch_hot(self, statement: TextClause, params: dict[str, Any]) -> Sequence[Any]:
+        """Rows of one of the statements every order runs; indexable by position and name."""
+        return [row._mapping for row in await self._execute(statement, params)]
+
     async def stored_requests(self, request_ids: Collection[str]) -> dict[str, StoredRequest]:
         rows = (
-            await self._conn.execute(select(orders).where(orders.c.request_id.in_(request_ids)))
+            await self._execute(select(orders).where(orders.c.request_id.in_(request_ids)))
         ).all()
         found = await self._with_items(rows)
         return {
@@ -184,7 +199,7 @@ class SqlOrderRepository:
         # one order rather than deadlock.
         ordered = sorted(new_orders, key=lambda n: (n.request_id is None, n.request_id or ""))
         lines = [(n.order_id, number, line) for n in ordered for number, line in enumerate(n.lines)]
-        result = await self._conn.execute(
+        rows = await self._fetch_hot(
             _ADD_NEW_ORDERS,
             {
                 "order_ids": [n.order_id for n in ordered],
@@ -199,7 +214,7 @@ class SqlOrderRepository:
                 "unit_prices": [line.unit_price for _, _, line in lines],
             },
         )
-        stored = {row[0]: (row[1], row[2]) for row in result}
+        stored = {row["order_id"]: (row["create_time"], row["next_step_due_time"]) for row in rows}
         created: dict[uuid.UUID, Order] = {}
         for n in ordered:
             if n.order_id in stored:
@@ -217,7 +232,7 @@ class SqlOrderRepository:
         if not order_ids:
             return {}
         rows = (
-            await self._conn.execute(select(orders).where(orders.c.order_id.in_(order_ids)))
+            await self._execute(select(orders).where(orders.c.order_id.in_(order_ids)))
         ).all()
         return await self._with_items(rows)
 
@@ -233,12 +248,12 @@ class SqlOrderRepository:
                 < tuple_(after.create_time, after.order_id)
             )
         query = query.order_by(orders.c.create_time.desc(), orders.c.order_id.desc()).limit(limit)
-        rows = (await self._conn.execute(query)).all()
+        rows = (await self._execute(query)).all()
         found = await self._with_items(rows)
         return [found[row.order_id] for row in rows]
 
     async def history(self, order_id: uuid.UUID, after_entry_id: int = 0) -> list[HistoryEntry]:
-        rows = await self._conn.execute(
+        rows = await self._execute(
             select(order_history)
             .where(order_history.c.order_id == order_id, order_history.c.id > after_entry_id)
             .order_by(order_history.c.id)
@@ -263,7 +278,7 @@ class SqlOrderRepository:
             .scalar_subquery()
         )
         row = (
-            await self._conn.execute(
+            await self._execute(
                 select(orders, last_entry_id.label("last_entry_id")).where(
                     orders.c.order_id == order_id
                 )
@@ -291,29 +306,28 @@ class SqlOrderRepository:
         }
         if len(from_statuses) == 1:
             (from_status,) = from_statuses
-            row = (
-                await self._conn.execute(
-                    _ADVANCE_FROM_ONE_STATUS,
-                    {**params, "from_status": from_status.value, "channel": CHANGE_CHANNEL},
-                )
-            ).one_or_none()
-            return None if row is None else _order_with_items(row)
+            rows = await self._fetch_hot(
+                _ADVANCE_FROM_ONE_STATUS,
+                {**params, "from_status": from_status.value, "channel": CHANGE_CHANNEL},
+            )
+            return _order_with_items(rows[0]) if rows else None
         row = (
-            await self._conn.execute(
+            await self._execute(
                 _CHANGE_FROM_ANY_STATUS,
                 {**params, "from_statuses": [s.value for s in from_statuses]},
             )
         ).one_or_none()
         if row is None:
             return None
-        await self._conn.execute(
+        row = row._mapping
+        await self._execute(
             _RECORD_TRANSITION,
             {
                 "order_id": order_id,
                 "to_status": to_status.value,
-                "time": row.update_time,
+                "time": row["update_time"],
                 "note": note,
-                "next_step_due_time": row.next_step_due_time,
+                "next_step_due_time": row["next_step_due_time"],
                 "channel": CHANGE_CHANNEL,
                 "order_id_text": str(order_id),
             },
@@ -322,13 +336,13 @@ class SqlOrderRepository:
 
     async def current_status(self, order_id: uuid.UUID) -> OrderStatus | None:
         status = (
-            await self._conn.execute(select(orders.c.status).where(orders.c.order_id == order_id))
+            await self._execute(select(orders.c.status).where(orders.c.order_id == order_id))
         ).scalar_one_or_none()
         return OrderStatus(status) if status else None
 
     async def claim_stale(self, limit: int, stale_after_s: float, lease_s: float) -> list[StaleOrder]:
         rows = (
-            await self._conn.execute(
+            await self._execute(
                 _CLAIM_STALE,
                 {"limit": limit, "stale_after_s": stale_after_s, "lease_s": lease_s},
             )
@@ -337,7 +351,7 @@ class SqlOrderRepository:
         return [StaleOrder(found[row.order_id], row.stale_claims) for row in rows]
 
     async def orders_awaiting_stock_release(self, limit: int) -> list[uuid.UUID]:
-        ids = await self._conn.execute(
+        ids = await self._execute(
             select(orders.c.order_id)
             .where(orders.c.stock_release_pending)
             .order_by(orders.c.update_time)
@@ -346,7 +360,7 @@ class SqlOrderRepository:
         return list(ids.scalars())
 
     async def mark_stock_released(self, order_id: uuid.UUID) -> None:
-        await self._conn.execute(
+        await self._execute(
             update(orders)
             .where(orders.c.order_id == order_id)
             .values(stock_release_pending=False)
@@ -355,7 +369,7 @@ class SqlOrderRepository:
     async def _with_items(self, rows: Sequence[Row[Any]]) -> dict[uuid.UUID, Order]:
         if not rows:
             return {}
-        item_rows = await self._conn.execute(
+        item_rows = await self._execute(
             select(order_items)
             .where(order_items.c.order_id.in_([row.order_id for row in rows]))
             .order_by(order_items.c.order_id, order_items.c.line_number)
@@ -363,27 +377,55 @@ class SqlOrderRepository:
         lines: dict[uuid.UUID, list[OrderLine]] = defaultdict(list)
         for item in item_rows:
             lines[item.order_id].append(OrderLine(item.product_id, item.quantity, item.unit_price))
-        return {row.order_id: _order(row, lines[row.order_id]) for row in rows}
+        return {row.order_id: _order(row._mapping, lines[row.order_id]) for row in rows}
 
 
-def _order_with_items(row: Row[Any]) -> Order:
+def _order_with_items(row: Mapping[str, Any]) -> Order:
     lines = [
         OrderLine(product_id, quantity, unit_price)
         for product_id, quantity, unit_price in zip(
-            row.product_ids or (), row.quantities or (), row.unit_prices or (), strict=True
+            row["product_ids"] or (), row["quantities"] or (), row["unit_prices"] or (), strict=True
         )
     ]
     return _order(row, lines)
 
 
-def _order(row: Row[Any], lines: list[OrderLine]) -> Order:
+def _order(row: Mapping[str, Any], lines: list[OrderLine]) -> Order:
     return Order(
-        order_id=row.order_id,
-        customer_name=row.customer_name,
-        status=OrderStatus(row.status),
+        order_id=row["order_id"],
+        customer_name=row["customer_name"],
+        status=OrderStatus(row["status"]),
         items=tuple(lines),
-        status_note=row.status_note,
-        create_time=row.create_time,
-        update_time=row.update_time,
-        next_step_due_time=row.next_step_due_time,
+        status_note=row["status_note"],
+        create_time=row["create_time"],
+        update_time=row["update_time"],
+        next_step_due_time=row["next_step_due_time"],
     )
+
+
+class AutocommitOrderRepository(SqlOrderRepository):
+    """Every statement its own transaction. The statements every order runs (the insert
+    of new orders, a transition from one status) go through the statement pool; any other
+    checks out a SQLAlchemy connection, once, when first needed (close() returns it)."""
+
+    def __init__(self, engine: AsyncEngine, statements: StatementPool) -> None:
+        self._engine = engine
+        self._statements = statements
+        self._lazy: AsyncConnection | None = None
+
+    async def _connection(self) -> AsyncConnection:
+        if self._lazy is None:
+            self._lazy = await self._engine.connect()
+        return self._lazy
+
+    async def _fetch_hot(self, statement: TextClause, params: dict[str, Any]) -> Sequence[Any]:
+        return await self._statements.fetch(_compiled(statement), params)
+
+    async def close(self) -> None:
+        if self._lazy is not None:
+            await self._lazy.close()
+
+
+@cache
+def _compiled(statement: TextClause) -> RawStatement:
+    return RawStatement.compile(statement)

@@ -1,8 +1,9 @@
 """The unit of work: one PostgreSQL transaction that owns the commit, rerun when PostgreSQL
 reports a deadlock or serialization failure. Handlers never commit themselves.
 
-`autocommit` runs on the same pool with each statement its own transaction (asyncpg then
-sends no BEGIN and no COMMIT), for work whose only write is one statement."""
+`autocommit` runs each statement as its own transaction (no BEGIN and no COMMIT), for
+work whose only write is one statement: the statements every order runs on the statement
+pool (asyncpg), others on a SQLAlchemy connection checked out only if one is needed."""
 
 from __future__ import annotations
 
@@ -11,17 +12,18 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from services.common.db import autocommit_engine, run_transaction
-from services.orders.adapters.repository import SqlOrderRepository
+from services.common.db import StatementPool, autocommit_engine, retry_on_conflict, run_transaction
+from services.orders.adapters.repository import AutocommitOrderRepository, SqlOrderRepository
 from services.orders.service_layer.ports import OrderRepository
 
 T = TypeVar("T")
 
 
 class SqlUnitOfWork:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, statements: StatementPool) -> None:
         self._engine = engine
         self._autocommit_engine = autocommit_engine(engine)
+        self._statements = statements
 
     async def transaction(
         self, work: Callable[[OrderRepository], Awaitable[T]], *, name: str
@@ -34,7 +36,11 @@ class SqlUnitOfWork:
     async def autocommit(
         self, work: Callable[[OrderRepository], Awaitable[T]], *, name: str
     ) -> T:
-        async def on_connection(conn: AsyncConnection) -> T:
-            return await work(SqlOrderRepository(conn))
+        async def attempt() -> T:
+            repo = AutocommitOrderRepository(self._autocommit_engine, self._statements)
+            try:
+                return await work(repo)
+            finally:
+                await repo.close()
 
-        return await run_transaction(self._autocommit_engine, on_connection, name=name)
+        return await retry_on_conflict(attempt, name=name)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from functools import partial
 
 import grpc
 import pytest
 
+import services.inventory.app as inventory_app
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
 from tests.orders.integration.clients import (
+    Clients,
     Status,
     first_step_tasks_for,
     order_request,
@@ -18,7 +21,7 @@ from tests.orders.integration.clients import (
     unique_name,
 )
 from tests.orders.integration.conftest import start_orders_server
-from tests.support import free_port, wait_until
+from tests.support import BackgroundServer, free_port, wait_until
 
 
 def test_50_concurrent_creates_sharing_10_request_ids_make_10_orders_and_10_tasks(
@@ -93,6 +96,32 @@ def test_inventory_down_is_unavailable_and_writes_nothing(orders_settings, datab
     assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "inventory service unavailable" in refused.value.details()
     assert sql(database_url, "SELECT 1 FROM orders.orders WHERE customer_name = %s", (customer,)) == []
+
+
+def test_known_prices_are_reused_so_an_inventory_outage_refuses_only_new_products(
+    orders_settings, settings, clients
+):
+    # A private inventory, so that stopping it leaves the shared one alone.
+    inventory = BackgroundServer(partial(inventory_app.build, settings)).start()
+    server = start_orders_server(
+        replace(orders_settings, inventory_addr=inventory.addr, grpc_deadline_s=1.0)
+    )
+    try:
+        with grpc.insecure_channel(server.addr) as channel:
+            with grpc.insecure_channel(inventory.addr) as inventory_channel:
+                own = Clients(channel, inventory_channel)
+                seen, unseen = own.create_product(price="4.20"), own.create_product(price="1.00")
+                first = own.create_order(unique_name(), [(seen, 2)])
+            inventory.stop()
+            stub = orders_stub(channel)
+            again = stub.CreateOrder(order_request(unique_name(), [(seen, 1)]), timeout=30)
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.CreateOrder(order_request(unique_name(), [(seen, 1), (unseen, 1)]), timeout=30)
+    finally:
+        server.background.stop()
+        inventory.stop()
+    assert [i.unit_price for i in first.items] == [i.unit_price for i in again.items] == ["4.20"]
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
 def test_broker_down_still_takes_the_order_for_the_stale_monitor_to_drive(
