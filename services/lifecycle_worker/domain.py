@@ -53,6 +53,16 @@ def is_terminal(status: str) -> bool:
     return status in TERMINAL
 
 
+def steps_without_reserving(status: str) -> tuple[str, ...]:
+    """The statuses the steps after reaching `status` lead to, up to the next reserving
+    step or the end of the path: what can run at once when steps take no time."""
+    following: list[str] = []
+    while status != RESERVING_STEP and (after := next_status(status)) is not None:
+        following.append(after)
+        status = after
+    return tuple(following)
+
+
 def next_status(status: str) -> str | None:
     """The status the step for `status` leads to, or None for a status without a step."""
     if status not in NORMAL_PATH or status == DELIVERED:

@@ -50,6 +50,8 @@ class PublishFailed(Exception):
 class AdvanceResult:
     order: OrderSnapshot
     applied: bool
+    # How many of the call's then_statuses applied after the transition.
+    then_applied: int = 0
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,10 @@ class OrdersGateway(Protocol):
         to_status: str,
         note: str,
         next_step_due_in_s: float,
-    ) -> AdvanceResult: ...
+        then_statuses: Sequence[str] = (),
+    ) -> AdvanceResult:
+        """The compare-and-set; once it applied, each of `then_statuses` in turn, each its
+        own compare-and-set, until one does not apply."""
 
     def claim_stale_orders(
         self, limit: int, stale_after_s: float, lease_s: float

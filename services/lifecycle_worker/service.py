@@ -23,6 +23,7 @@ from typing import Any
 from services.common.logs import log_event
 from services.lifecycle_worker import domain
 from services.lifecycle_worker.ports import (
+    AdvanceResult,
     IllegalTransition,
     OrderNotFound,
     OrdersGateway,
@@ -217,10 +218,13 @@ def _with_redrive(note: str, command: RunStep) -> str:
 
 def _advance(command: RunStep, deps: StepDependencies, to_status: str) -> StepResult:
     delay = deps.timing.next_delay()
+    # When no step takes time, the steps after this one that need nothing but their
+    # compare-and-set go in the same call (each still its own compare-and-set and commit).
+    then = domain.steps_without_reserving(to_status) if deps.timing.immediate else ()
     try:
         advanced = deps.orders.advance_order(
             command.order_id, command.expected_status, to_status,
-            _with_redrive("", command), domain.step_due_in(delay),
+            _with_redrive("", command), domain.step_due_in(delay), then,
         )
     except IllegalTransition as moved:
         return _stop_after_lost_race(command, deps, moved.current)
@@ -229,6 +233,8 @@ def _advance(command: RunStep, deps: StepDependencies, to_status: str) -> StepRe
     if not advanced.applied:
         # A duplicate of this step got there first and scheduled the next step itself.
         return StepResult(ALREADY_DONE, advanced.order.status)
+    if then:
+        return _after_run_of_steps(to_status, then, advanced)
     if domain.is_terminal(to_status):
         return StepResult(ADVANCED, to_status)
     if delay <= 0:
@@ -239,6 +245,21 @@ def _advance(command: RunStep, deps: StepDependencies, to_status: str) -> StepRe
         # The transition is committed with a due time; the stale monitor re-drives it.
         return StepResult(ADVANCED_UNSCHEDULED, to_status, note=str(exc))
     return StepResult(ADVANCED, to_status, next_delay_s=delay)
+
+
+def _after_run_of_steps(
+    to_status: str, then: tuple[str, ...], advanced: AdvanceResult
+) -> StepResult:
+    applied = then[: advanced.then_applied]
+    reached = applied[-1] if applied else to_status
+    note = f"then {', '.join(applied)}" if applied else ""
+    if len(applied) < len(then):
+        # The run stopped: the order was canceled, failed or moved on meanwhile.
+        skipped = _skip(advanced.order.status, reached)
+        return StepResult(skipped.outcome, skipped.status, note=note)
+    if domain.is_terminal(reached):
+        return StepResult(ADVANCED, reached, note=note)
+    return StepResult(ADVANCED, reached, note=note, run_next_inline=True, order=advanced.order)
 
 
 def _stop_after_lost_race(command: RunStep, deps: StepDependencies, current: str) -> StepResult:

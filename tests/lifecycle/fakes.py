@@ -30,6 +30,8 @@ class FakeOrders:
     due_in: dict[str, float] = field(default_factory=dict)
     stale_batches: list[list[StaleOrder]] = field(default_factory=list)
     claims: list[tuple[int, float, float]] = field(default_factory=list)
+    # A run of zero-delay steps finds the order canceled when it reaches this status.
+    cancel_before: str | None = None
 
     def add(self, order_id: str, items: Sequence[OrderItem], status: str = "PENDING") -> None:
         self.orders[order_id] = OrderSnapshot(order_id, status, tuple(items))
@@ -53,13 +55,20 @@ class FakeOrders:
 
     def advance_order(
         self, order_id: str, expected_status: str, to_status: str, note: str,
-        next_step_due_in_s: float,
+        next_step_due_in_s: float, then_statuses: Sequence[str] = (),
     ) -> AdvanceResult:
         current = self._find(order_id).status
         if current == expected_status:
             self.set_status(order_id, to_status, note)
             self.due_in[order_id] = next_step_due_in_s
-            return AdvanceResult(self.orders[order_id], True)
+            then_applied = 0
+            for status in then_statuses:
+                if self.cancel_before == status:  # a cancel wins the race to this step
+                    self.set_status(order_id, domain.CANCELED, "canceled meanwhile")
+                    break
+                self.set_status(order_id, status, "")
+                then_applied += 1
+            return AdvanceResult(self.orders[order_id], True, then_applied)
         if current == to_status or (
             to_status in domain.NORMAL_PATH and domain.is_past(current, to_status)
             and current not in (domain.CANCELED, domain.FAILED)

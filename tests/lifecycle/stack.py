@@ -208,6 +208,25 @@ def log_events(*processes: Process, event: str) -> list[dict]:
     return events
 
 
+def assert_every_order_delivered(
+    services: Services,
+    orders: Sequence[orders_pb2.Order],
+    baskets: Sequence[Sequence[tuple[int, int]]],
+    initial_stock: int,
+) -> None:
+    """Every order DELIVERED along the whole path once, and each product's stock down by
+    exactly what the baskets took."""
+    assert Counter(Status.Name(o.status) for o in orders) == {"DELIVERED": len(baskets)}
+    with ThreadPoolExecutor(8) as pool:
+        paths = list(pool.map(lambda o: status_path(services.history(o.order_id)), orders))
+    assert all(path == FULL_PATH for path in paths), [p for p in paths if p != FULL_PATH][:3]
+    taken: Counter[int] = Counter()
+    for basket in baskets:
+        for product_id, quantity in basket:
+            taken[product_id] += quantity
+    assert {p: services.stock(p) for p in taken} == {p: initial_stock - taken[p] for p in taken}
+
+
 def status_path(entries: Sequence[orders_pb2.HistoryEntry]) -> list[str]:
     return [Status.Name(e.to_status) for e in entries]
 

@@ -21,6 +21,7 @@ from tests.lifecycle.stack import (
     FULL_PATH,
     Services,
     Status,
+    assert_every_order_delivered,
     log_events,
     purge_broker,
     read_log,
@@ -66,15 +67,7 @@ def test_every_order_walks_the_whole_lifecycle_exactly_once(lifecycle: Lifecycle
     services.place_orders(who, baskets)
     orders = services.wait_all_terminal(who, 200, timeout=150)
 
-    assert Counter(Status.Name(o.status) for o in orders) == {"DELIVERED": 200}
-    with ThreadPoolExecutor(8) as pool:
-        paths = list(pool.map(lambda o: status_path(services.history(o.order_id)), orders))
-    assert all(path == FULL_PATH for path in paths), [p for p in paths if p != FULL_PATH][:3]
-    taken = Counter()
-    for basket in baskets:
-        for product_id, quantity in basket:
-            taken[product_id] += quantity
-    assert {p: services.stock(p) for p in products} == {p: 1000 - taken[p] for p in products}
+    assert_every_order_delivered(services, orders, baskets, initial_stock=1000)
     steps = log_events(lifecycle.worker, event="step")
     assert steps and {"order_id", "step", "outcome", "duration_ms"} <= steps[0].keys()
 

@@ -241,6 +241,64 @@ def test_zero_delays_run_every_next_step_in_the_same_task(
     assert reads == []
 
 
+def test_zero_delays_send_the_steps_after_reserving_in_one_call(
+    orders: FakeOrders, reservations: FakeReservations, publisher: FakePublisher
+) -> None:
+    calls: list[tuple[str, str, tuple[str, ...]]] = []
+
+    class CountedAdvances(FakeOrders):
+        def advance_order(self, order_id, expected_status, to_status, note, due, then_statuses=()):
+            calls.append((expected_status, to_status, tuple(then_statuses)))
+            return super().advance_order(order_id, expected_status, to_status, note, due, then_statuses)
+
+    orders = CountedAdvances()
+    deps = StepDependencies(orders, reservations, publisher, StepTiming(0.0, 0.0))
+    orders.add("o1", [OrderItem(12, 1)])
+
+    result = run(deps, "o1", "PENDING")
+
+    assert (result.outcome, result.status) == (service.ADVANCED, "DELIVERED")
+    assert result.note == "then SHIPPED, DELIVERED"
+    # PROCESSING must reserve first, so it is reached on its own; the rest in one call.
+    assert calls == [
+        ("PENDING", "PROCESSING", ()),
+        ("PROCESSING", "PACKAGING", ("SHIPPED", "DELIVERED")),
+    ]
+    assert statuses(orders, "o1") == list(domain.NORMAL_PATH)
+
+
+def test_a_run_of_steps_that_finds_the_order_canceled_stops_there(
+    orders: FakeOrders, reservations: FakeReservations, publisher: FakePublisher
+) -> None:
+    deps = StepDependencies(orders, reservations, publisher, StepTiming(0.0, 0.0))
+    orders.add("o1", [OrderItem(12, 1)])
+    orders.cancel_before = "SHIPPED"
+
+    result = run(deps, "o1", "PENDING")
+
+    assert (result.outcome, result.status) == (service.STOPPED, "CANCELED")
+    assert statuses(orders, "o1") == ["PENDING", "PROCESSING", "PACKAGING", "CANCELED"]
+    assert publisher.published == []
+
+
+def test_steps_are_sent_together_only_when_no_step_takes_time(
+    deps: StepDependencies, orders: FakeOrders, publisher: FakePublisher
+) -> None:
+    orders.add("o1", [OrderItem(12, 1)], status="PACKAGING")
+
+    result = run(deps, "o1", "PACKAGING")
+
+    assert (result.status, result.note) == ("SHIPPED", "")
+    assert publisher.published == [("o1", "SHIPPED", 2.5, "")]
+
+
+def test_steps_without_reserving_stop_before_the_reserving_step_and_at_the_end() -> None:
+    assert domain.steps_without_reserving("PENDING") == ("PROCESSING",)
+    assert domain.steps_without_reserving("PROCESSING") == ()
+    assert domain.steps_without_reserving("PACKAGING") == ("SHIPPED", "DELIVERED")
+    assert domain.steps_without_reserving("DELIVERED") == ()
+
+
 def test_zero_delays_inline_steps_stop_at_a_shortfall(
     orders: FakeOrders, reservations: FakeReservations, publisher: FakePublisher
 ) -> None:

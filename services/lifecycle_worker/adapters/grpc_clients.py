@@ -95,8 +95,10 @@ class GrpcOrders:
         to_status: str,
         note: str,
         next_step_due_in_s: float,
+        then_statuses: Sequence[str] = (),
     ) -> AdvanceResult:
         request = lifecycle_pb2.AdvanceOrderRequest(
+            then_statuses=list(then_statuses),
             order_id=order_id,
             # Enum fields take their value names ("PROCESSING") as well as numbers.
             expected_status=expected_status,
@@ -116,7 +118,9 @@ class GrpcOrders:
                 # The message names the current status, but a read is the contract.
                 raise IllegalTransition(order_id, self.get_order(order_id).status) from exc
             raise
-        return AdvanceResult(order_snapshot(response.order), response.applied)
+        return AdvanceResult(
+            order_snapshot(response.order), response.applied, response.then_applied
+        )
 
     def claim_stale_orders(
         self, limit: int, stale_after_s: float, lease_s: float

@@ -64,6 +64,11 @@ def has_reached(current: OrderStatus, target: OrderStatus) -> bool:
     )
 
 
+def is_next_step(from_status: OrderStatus, to_status: OrderStatus) -> bool:
+    """`to_status` is where the normal path goes from `from_status`."""
+    return _next_on_normal_path(from_status) is to_status
+
+
 def require_transition(order_id: str, from_status: OrderStatus, to_status: OrderStatus) -> None:
     if not is_transition(from_status, to_status):
         raise IllegalTransition.not_in_lifecycle(order_id, from_status, to_status)

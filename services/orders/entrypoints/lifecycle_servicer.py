@@ -24,7 +24,9 @@ class OrderLifecycleServicer(lifecycle_service_pb2_grpc.OrderLifecycleServiceSer
     ) -> lifecycle_pb2.AdvanceOrderResponse:
         result = await transitions.advance_order(requests.advance_command(request), self._deps)
         return lifecycle_pb2.AdvanceOrderResponse(
-            order=responses.order_message(result.order), applied=result.applied
+            order=responses.order_message(result.order),
+            applied=result.applied,
+            then_applied=result.then_applied,
         )
 
     async def ClaimStaleOrders(

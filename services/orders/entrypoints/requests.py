@@ -8,7 +8,7 @@ from services.common.errors import Validator
 from services.common.pagination import MAX_PAGE_SIZE
 from services.common.proto.fulfillment.orders.v1 import lifecycle_service_pb2 as lifecycle_pb2
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
-from services.orders.domain.lifecycle import OrderStatus
+from services.orders.domain.lifecycle import OrderStatus, is_next_step
 from services.orders.domain.model import OrderFilters, parse_order_id
 from services.orders.domain.order_requests import (
     CUSTOMER_NAME_MAX_LENGTH,
@@ -61,10 +61,25 @@ def advance_command(request: lifecycle_pb2.AdvanceOrderRequest) -> AdvanceOrder:
     validator.check(to_status is not None, "to_status", "must be set")
     check_note(validator, "note", request.note)
     check_seconds(validator, "next_step_due_in_seconds", request.next_step_due_in_seconds)
+    then: list[OrderStatus] = []
+    previous = to_status
+    for index, value in enumerate(request.then_statuses):
+        status = optional_status(value, f"then_statuses[{index}]")
+        validator.check(
+            status is not None and previous is not None and is_next_step(previous, status),
+            f"then_statuses[{index}]",
+            "must be the next status on the lifecycle path after "
+            + (previous.value if previous else "to_status"),
+        )
+        if status is None or previous is None or not is_next_step(previous, status):
+            break
+        then.append(status)
+        previous = status
     validator.raise_if_invalid()
     assert expected is not None and to_status is not None
     return AdvanceOrder(
-        parsed_id, expected, to_status, request.note, request.next_step_due_in_seconds
+        parsed_id, expected, to_status, request.note, request.next_step_due_in_seconds,
+        tuple(then),
     )
 
 

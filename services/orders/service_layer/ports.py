@@ -103,7 +103,7 @@ class PriceLookup:
 
 class ProductCatalog(Protocol):
     async def lookup_prices(self, product_ids: Collection[int]) -> PriceLookup:
-        """Current prices of the known products and the set of unknown ones.
+        """Prices of the known products and the set of unknown ones (a price never changes).
 
         Raises InventoryUnavailable when the inventory cannot answer."""
 

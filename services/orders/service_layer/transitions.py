@@ -6,6 +6,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 
+from services.common.errors import DomainError
 from services.common.logs import log_event
 from services.orders.domain.errors import OrderNotFound
 from services.orders.domain.lifecycle import (
@@ -28,6 +29,9 @@ class AdvanceOrder:
     to_status: OrderStatus
     note: str
     next_step_due_in_s: float
+    # Transitions to apply right after this one, each its own compare-and-set and commit
+    # (steps that take no time); the first that does not apply ends the run.
+    then_statuses: tuple[OrderStatus, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,8 @@ class AdvanceResult:
     order: Order
     # False when the transition had been applied before (a redelivered task).
     applied: bool
+    # How many of the command's then_statuses applied after it.
+    then_applied: int = 0
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,27 @@ class ClaimStaleOrders:
 
 
 async def advance_order(command: AdvanceOrder, deps: OrderServiceDeps) -> AdvanceResult:
+    """The transition, then each of `then_statuses` while they apply."""
+    result = await _advance_once(command, deps)
+    if not result.applied:
+        return result
+    then_applied = 0
+    previous = command.to_status
+    for to_status in command.then_statuses:
+        step = AdvanceOrder(command.order_id, previous, to_status, "", command.next_step_due_in_s)
+        try:
+            next_result = await _advance_once(step, deps)
+        except DomainError:
+            # Moved elsewhere meanwhile (canceled, failed): the caller gets it as it is.
+            current = await deps.uow.autocommit(lambda repo: repo.get(command.order_id), name="get_order")
+            return AdvanceResult(current or result.order, True, then_applied)
+        if not next_result.applied:
+            return AdvanceResult(next_result.order, True, then_applied)
+        result, previous, then_applied = next_result, to_status, then_applied + 1
+    return AdvanceResult(result.order, True, then_applied)
+
+
+async def _advance_once(command: AdvanceOrder, deps: OrderServiceDeps) -> AdvanceResult:
     order_id = command.order_id
     require_transition(str(order_id), command.expected_status, command.to_status)
     due_in = None if is_terminal(command.to_status) else command.next_step_due_in_s

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import grpc
 import psycopg2
@@ -63,12 +63,13 @@ class Clients:
         return self.orders.CreateOrder(order_request(customer_name, items, request_id), timeout=TIMEOUT)
 
     def advance(
-        self, order_id: str, expected: int, to_status: int, note: str = "step done"
+        self, order_id: str, expected: int, to_status: int, note: str = "step done",
+        then: Sequence[int] = (),
     ) -> lifecycle_pb2.AdvanceOrderResponse:
         return self.lifecycle.AdvanceOrder(
             lifecycle_pb2.AdvanceOrderRequest(
                 order_id=order_id, expected_status=expected, to_status=to_status, note=note,
-                next_step_due_in_seconds=5,
+                next_step_due_in_seconds=5, then_statuses=then,
             ),
             timeout=TIMEOUT,
         )

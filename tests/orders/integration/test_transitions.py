@@ -199,3 +199,76 @@ def test_concurrent_stale_claims_never_return_the_same_order_twice(clients, data
     for order_id in order_ids:
         due = clients.get(order_id).next_step_due_time.ToDatetime()
         assert due > clients.get(order_id).create_time.ToDatetime()
+
+
+def test_a_run_of_steps_applies_each_as_its_own_transition(clients):
+    order = clients.create_order(unique_name(), [(clients.create_product(), 1)])
+    clients.advance(order.order_id, Status.PENDING, Status.PROCESSING)
+    response = clients.advance(
+        order.order_id, Status.PROCESSING, Status.PACKAGING,
+        then=[Status.SHIPPED, Status.DELIVERED],
+    )
+    assert (response.applied, response.then_applied) == (True, 2)
+    assert response.order.status == Status.DELIVERED
+    assert assert_history_is_a_chain(clients, order.order_id) == NORMAL_PATH
+    # A repeat of the run (a redelivered task) applies nothing and moves nothing.
+    again = clients.advance(
+        order.order_id, Status.PROCESSING, Status.PACKAGING,
+        then=[Status.SHIPPED, Status.DELIVERED],
+    )
+    assert (again.applied, again.then_applied) == (False, 0)
+    assert len(clients.history(order.order_id)) == len(NORMAL_PATH)
+
+
+def test_a_run_of_steps_off_the_lifecycle_path_is_invalid(clients):
+    order = clients.create_order(unique_name(), [(clients.create_product(), 1)])
+    with pytest.raises(grpc.RpcError) as refused:
+        clients.advance(order.order_id, Status.PENDING, Status.PROCESSING, then=[Status.SHIPPED])
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "then_statuses[0]" in refused.value.details()
+    assert clients.get(order.order_id).status == Status.PENDING
+
+
+def test_cancel_racing_a_run_of_steps_has_one_winner_and_a_history_without_gaps(clients):
+    product = clients.create_product()
+    orders = [clients.create_order(unique_name("run-race"), [(product, 1)]) for _ in range(24)]
+    for order in orders:
+        clients.advance(order.order_id, Status.PENDING, Status.PROCESSING)
+        clients.advance(order.order_id, Status.PROCESSING, Status.PACKAGING)
+
+    def race(order):
+        start = threading.Barrier(2)
+
+        def run_steps():
+            start.wait(10)
+            try:
+                return clients.advance(
+                    order.order_id, Status.PACKAGING, Status.SHIPPED, then=[Status.DELIVERED]
+                )
+            except grpc.RpcError as exc:
+                return exc.code()
+
+        def cancel():
+            start.wait(10)
+            return rpc_code(lambda: clients.orders.CancelOrder(
+                orders_pb2.CancelOrderRequest(order_id=order.order_id, reason="race"), timeout=30
+            ))
+
+        with ThreadPoolExecutor(2) as pair:
+            stepped, canceled = pair.submit(run_steps), pair.submit(cancel)
+            return stepped.result(30), canceled.result(30)
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(race, orders))
+    for order, (stepped, cancel_code) in zip(orders, outcomes, strict=True):
+        final = clients.get(order.order_id).status
+        statuses = assert_history_is_a_chain(clients, order.order_id)
+        if cancel_code == grpc.StatusCode.OK:
+            # The cancel came first: the run found the order canceled and applied nothing.
+            assert final == Status.CANCELED and stepped == grpc.StatusCode.FAILED_PRECONDITION
+            assert statuses == [*NORMAL_PATH[:3], Status.CANCELED]
+        else:
+            # The run shipped first: no cancel after SHIPPED, so it delivered.
+            assert cancel_code == grpc.StatusCode.FAILED_PRECONDITION
+            assert final == Status.DELIVERED and (stepped.applied, stepped.then_applied) == (True, 1)
+            assert statuses == NORMAL_PATH

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as fulfillment_dot_orders_dot_v1_dot_orders__service__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n-fulfillment/orders/v1/lifecycle_service.proto\x12\x15\x66ulfillment.orders.v1\x1a*fulfillment/orders/v1/orders_service.proto\"\xcd\x01\n\x13\x41\x64vanceOrderRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12<\n\x0f\x65xpected_status\x18\x02 \x01(\x0e\x32#.fulfillment.orders.v1.Order.Status\x12\x36\n\tto_status\x18\x03 \x01(\x0e\x32#.fulfillment.orders.v1.Order.Status\x12\x0c\n\x04note\x18\x04 \x01(\t\x12 \n\x18next_step_due_in_seconds\x18\x05 \x01(\x01\"T\n\x14\x41\x64vanceOrderResponse\x12+\n\x05order\x18\x01 \x01(\x0b\x32\x1c.fulfillment.orders.v1.Order\x12\x0f\n\x07\x61pplied\x18\x02 \x01(\x08\"\\\n\x17\x43laimStaleOrdersRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\x12\x1b\n\x13stale_after_seconds\x18\x02 \x01(\x01\x12\x15\n\rlease_seconds\x18\x03 \x01(\x01\"O\n\nStaleOrder\x12+\n\x05order\x18\x01 \x01(\x0b\x32\x1c.fulfillment.orders.v1.Order\x12\x14\n\x0cstale_claims\x18\x02 \x01(\x05\"M\n\x18\x43laimStaleOrdersResponse\x12\x31\n\x06orders\x18\x01 \x03(\x0b\x32!.fulfillment.orders.v1.StaleOrder2\xf5\x01\n\x15OrderLifecycleService\x12g\n\x0c\x41\x64vanceOrder\x12*.fulfillment.orders.v1.AdvanceOrderRequest\x1a+.fulfillment.orders.v1.AdvanceOrderResponse\x12s\n\x10\x43laimStaleOrders\x12..fulfillment.orders.v1.ClaimStaleOrdersRequest\x1a/.fulfillment.orders.v1.ClaimStaleOrdersResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n-fulfillment/orders/v1/lifecycle_service.proto\x12\x15\x66ulfillment.orders.v1\x1a*fulfillment/orders/v1/orders_service.proto\"\x89\x02\n\x13\x41\x64vanceOrderRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12<\n\x0f\x65xpected_status\x18\x02 \x01(\x0e\x32#.fulfillment.orders.v1.Order.Status\x12\x36\n\tto_status\x18\x03 \x01(\x0e\x32#.fulfillment.orders.v1.Order.Status\x12\x0c\n\x04note\x18\x04 \x01(\t\x12 \n\x18next_step_due_in_seconds\x18\x05 \x01(\x01\x12:\n\rthen_statuses\x18\x06 \x03(\x0e\x32#.fulfillment.orders.v1.Order.Status\"j\n\x14\x41\x64vanceOrderResponse\x12+\n\x05order\x18\x01 \x01(\x0b\x32\x1c.fulfillment.orders.v1.Order\x12\x0f\n\x07\x61pplied\x18\x02 \x01(\x08\x12\x14\n\x0cthen_applied\x18\x03 \x01(\x05\"\\\n\x17\x43laimStaleOrdersRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\x12\x1b\n\x13stale_after_seconds\x18\x02 \x01(\x01\x12\x15\n\rlease_seconds\x18\x03 \x01(\x01\"O\n\nStaleOrder\x12+\n\x05order\x18\x01 \x01(\x0b\x32\x1c.fulfillment.orders.v1.Order\x12\x14\n\x0cstale_claims\x18\x02 \x01(\x05\"M\n\x18\x43laimStaleOrdersResponse\x12\x31\n\x06orders\x18\x01 \x03(\x0b\x32!.fulfillment.orders.v1.StaleOrder2\xf5\x01\n\x15OrderLifecycleService\x12g\n\x0c\x41\x64vanceOrder\x12*.fulfillment.orders.v1.AdvanceOrderRequest\x1a+.fulfillment.orders.v1.AdvanceOrderResponse\x12s\n\x10\x43laimStaleOrders\x12..fulfillment.orders.v1.ClaimStaleOrdersRequest\x1a/.fulfillment.orders.v1.ClaimStaleOrdersResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,15 +33,15 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fulfillment.orders.v1.lifec
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ADVANCEORDERREQUEST']._serialized_start=117
-  _globals['_ADVANCEORDERREQUEST']._serialized_end=322
-  _globals['_ADVANCEORDERRESPONSE']._serialized_start=324
-  _globals['_ADVANCEORDERRESPONSE']._serialized_end=408
-  _globals['_CLAIMSTALEORDERSREQUEST']._serialized_start=410
-  _globals['_CLAIMSTALEORDERSREQUEST']._serialized_end=502
-  _globals['_STALEORDER']._serialized_start=504
-  _globals['_STALEORDER']._serialized_end=583
-  _globals['_CLAIMSTALEORDERSRESPONSE']._serialized_start=585
-  _globals['_CLAIMSTALEORDERSRESPONSE']._serialized_end=662
-  _globals['_ORDERLIFECYCLESERVICE']._serialized_start=665
-  _globals['_ORDERLIFECYCLESERVICE']._serialized_end=910
+  _globals['_ADVANCEORDERREQUEST']._serialized_end=382
+  _globals['_ADVANCEORDERRESPONSE']._serialized_start=384
+  _globals['_ADVANCEORDERRESPONSE']._serialized_end=490
+  _globals['_CLAIMSTALEORDERSREQUEST']._serialized_start=492
+  _globals['_CLAIMSTALEORDERSREQUEST']._serialized_end=584
+  _globals['_STALEORDER']._serialized_start=586
+  _globals['_STALEORDER']._serialized_end=665
+  _globals['_CLAIMSTALEORDERSRESPONSE']._serialized_start=667
+  _globals['_CLAIMSTALEORDERSRESPONSE']._serialized_end=744
+  _globals['_ORDERLIFECYCLESERVICE']._serialized_start=747
+  _globals['_ORDERLIFECYCLESERVICE']._serialized_end=992
 # @@protoc_insertion_point(module_scope)
