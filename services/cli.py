@@ -105,6 +105,7 @@ def _bench(settings: Settings, args: argparse.Namespace) -> int:
     return run_bench(
         settings, args.scenario, profile="quick" if args.quick else args.profile,
         target_running=args.target_running, processes=args.processes or None, workers=args.workers,
+        worker_pool=args.worker_pool,
         out=Path(args.out) if args.out else None, plot=Path(args.plot) if args.plot else None,
     )
 
@@ -224,7 +225,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--processes", type=int, default=0,
         help="server processes per service for the private stack (default: FULFILLMENT_SERVER_PROCESSES)",
     )
-    bench.add_argument("--workers", type=_positive_int, default=4, help="lifecycle worker concurrency")
+    bench.add_argument(
+        "--workers", type=_positive_int, default=16, help="lifecycle worker concurrency (default: 16)"
+    )
+    bench.add_argument(
+        "--worker-pool", choices=["prefork", "threads"], default="threads",
+        help="lifecycle worker pool, for the worker and its no-op chain limit alike (default: threads)",
+    )
     bench.add_argument(
         "--out", default="", help="JSON results path (default: benchmarks/results/SCENARIO.json)"
     )

@@ -45,6 +45,7 @@ class ScenarioContext:
     progress: Progress
     tag: str
     worker_concurrency: int
+    worker_pool: str = "threads"
     rng: random.Random = field(default_factory=lambda: random.Random(7))
 
     def task(self, description: str, total: float | None) -> tuple[TaskID, Callable[[int], None]]:

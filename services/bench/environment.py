@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from services.bench.rss import command_line, descendants, process_tree_rss
 from services.bench.stores import NoFreeRedisDb, claim_redis_db, drop_database, free_port
 from services.common.config import Settings
+from services.common.db import libpq_url
 from services.migrations import migrate_all
 from services.stack import check_postgres, check_redis, grpc_serving, http_answers
 
@@ -30,9 +31,7 @@ class BenchError(RuntimeError):
     """The benchmark cannot run; the message says why."""
 
 
-def libpq_url(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
+_CLI = [sys.executable, "-m", "services.cli"]
 
 @dataclass
 class ServiceProcess:
@@ -105,18 +104,17 @@ class BenchEnvironment:
             time.sleep(0.1)
 
     def start_services(self) -> None:
-        cli = [sys.executable, "-m", "services.cli"]
-        self.start("inventory", [*cli, "serve", "inventory"], grpc_serving(self.settings.inventory_addr))
-        self.start("orders", [*cli, "serve", "orders"], grpc_serving(self.settings.orders_addr))
+        self.start("inventory", [*_CLI, "serve", "inventory"], grpc_serving(self.settings.inventory_addr))
+        self.start("orders", [*_CLI, "serve", "orders"], grpc_serving(self.settings.orders_addr))
 
     def start_gateway(self) -> None:
         url = f"http://127.0.0.1:{self.settings.gateway_port}/"
-        self.start("gateway", [sys.executable, "-m", "services.cli", "gateway"], http_answers(url))
+        self.start("gateway", [*_CLI, "gateway"], http_answers(url))
 
-    def start_worker(self, concurrency: int) -> None:
+    def start_worker(self, concurrency: int, pool: str = "prefork") -> None:
         self.start(
             "worker",
-            [sys.executable, "-m", "services.cli", "worker", "--concurrency", str(concurrency)],
+            [*_CLI, "worker", "--concurrency", str(concurrency), "--pool", pool],
             lambda: "worker_ready" in self.processes["worker"].log_tail(200),
         )
 

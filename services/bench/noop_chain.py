@@ -2,7 +2,7 @@
 on the same broker, with the lifecycle worker's Celery settings, pool and concurrency.
 
 The fourth task of a chain records its end time in Redis, which is all the bench reads.
-Run the worker as `python -m services.bench.noop_chain REDIS_URL CONCURRENCY`.
+Run the worker as `python -m services.bench.noop_chain REDIS_URL CONCURRENCY [POOL]`.
 """
 
 from __future__ import annotations
@@ -51,11 +51,12 @@ def create_noop_app(redis_url: str) -> Celery:
 
 def main(argv: list[str]) -> int:
     redis_url, concurrency = argv[0], int(argv[1])
+    pool = argv[2] if len(argv) > 2 else "prefork"
     app = create_noop_app(redis_url)
     worker = app.Worker(
         hostname=f"bench-noop-{os.getpid()}@{socket.gethostname()}",
         concurrency=concurrency,
-        pool_cls="prefork",
+        pool_cls=pool,
         queues=[NOOP_QUEUE],
         loglevel="WARNING",
         optimization="fair",

@@ -24,10 +24,8 @@ from services.bench.clients import (
 from services.bench.context import ScenarioContext, ratio, target
 from services.bench.raw_tables import SCHEMA, create_raw_tables, drop_raw_tables
 from services.bench.stats import RunStats, closed_loop
+from services.common.db import ConnectionBudget
 from services.common.proto.fulfillment.inventory.v1 import reservation_service_pb2 as reservation_pb2
-
-# services.common.db.create_engine: pool_size 10 + max_overflow 10.
-SERVICE_POOL_CONNECTIONS = 20
 
 
 async def run(ctx: ScenarioContext) -> dict[str, Any]:
@@ -87,14 +85,20 @@ async def _reserve(ctx: ScenarioContext, product_id: int, quantities: list[int])
     calls = raw_calls(channels, RESERVE_STOCK)
     reserved_units = refused = 0
 
+    # Built before the clock starts, as the limit's arguments are: the load generator
+    # shares the two cores with what it measures.
+    requests = [
+        reservation_pb2.ReserveStockRequest(
+            order_id=str(uuid.uuid4()),
+            items=[reservation_pb2.ReservationItem(product_id=product_id, quantity=quantity)],
+        ).SerializeToString()
+        for quantity in quantities
+    ]
+
     async def reserve(index: int) -> bool:
         nonlocal reserved_units, refused
-        request = reservation_pb2.ReserveStockRequest(
-            order_id=str(uuid.uuid4()),
-            items=[reservation_pb2.ReservationItem(product_id=product_id, quantity=quantities[index])],
-        )
         try:
-            await calls[index % len(calls)](request.SerializeToString(), timeout=30)
+            await calls[index % len(calls)](requests[index], timeout=30)
         except grpc.aio.AioRpcError as exc:
             if exc.code() is grpc.StatusCode.FAILED_PRECONDITION:
                 refused += 1
@@ -144,9 +148,9 @@ async def _raw_updates(ctx: ScenarioContext, quantities: list[int], initial: int
     product_id = await setup.fetchval(f"SELECT id FROM {SCHEMA}.products WHERE sku = 'raw-hot'")
     await setup.close()
     concurrency = ctx.sizes.hot_sku_concurrency
-    # The callers share as many connections as the inventory service's pool holds, as
-    # the callers of ReserveStock do; PostgreSQL's connection limit is shared, too.
-    connections = min(concurrency, SERVICE_POOL_CONNECTIONS)
+    # The callers share as many connections as the inventory's statement pool (where
+    # reservations run) holds, as the callers of ReserveStock do.
+    connections = min(concurrency, ConnectionBudget.of(ctx.environment.settings.db_connections).statements)
     pool = await asyncpg.create_pool(url, min_size=connections, max_size=connections)
     statement = (
         f"UPDATE {SCHEMA}.products SET stock_level = stock_level - $1 "

@@ -34,7 +34,7 @@ async def run(ctx: ScenarioContext) -> dict[str, Any]:
     if env.own_stack:
         # First steps of orders the earlier scenarios created: not part of this measurement.
         redis.Redis.from_url(env.settings.redis_url).delete(LIFECYCLE_QUEUE)
-    env.start_worker(ctx.worker_concurrency)
+    env.start_worker(ctx.worker_concurrency, ctx.worker_pool)
     products = await seed_products(env.settings.inventory_addr, f"{ctx.tag}-life", 50, 10_000_000)
     customer = f"bench-{ctx.tag}-life"
     requests = [order_request(ctx.rng, products, customer, uuid.uuid4().hex) for _ in range(count)]
@@ -44,7 +44,8 @@ async def run(ctx: ScenarioContext) -> dict[str, Any]:
     share = ratio(system.throughput, limit.throughput)
     return {
         "what": f"{count} orders, creation -> DELIVERED, step delays 0, "
-        f"worker concurrency {ctx.worker_concurrency} (latency = creation -> DELIVERED)",
+        f"worker {ctx.worker_pool} pool, concurrency {ctx.worker_concurrency} "
+        "(latency = creation -> DELIVERED)",
         "limit": f"{count} chains of 4 no-op Celery tasks, same broker, pool and concurrency",
         "unit": "delivered/s",
         "rows": [
@@ -136,7 +137,10 @@ def _noop_chains(ctx: ScenarioContext, count: int) -> RunStats:
     client.delete(DONE_KEY, NOOP_QUEUE)
     env.start(
         "noop-worker",
-        [sys.executable, "-m", "services.bench.noop_chain", redis_url, str(ctx.worker_concurrency)],
+        [
+            sys.executable, "-m", "services.bench.noop_chain",
+            redis_url, str(ctx.worker_concurrency), ctx.worker_pool,
+        ],
         lambda: "noop_worker_ready" in env.processes["noop-worker"].log_tail(50),
         helper=True,
     )
