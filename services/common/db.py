@@ -224,6 +224,14 @@ class StatementPool:
                 conn.terminate()
 
 
+def service_pools(url: str, connections: int) -> tuple[AsyncEngine, StatementPool]:
+    """A service process's SQLAlchemy engine and statement pool, splitting its
+    `connections` between them (ConnectionBudget)."""
+    budget = ConnectionBudget.of(connections)
+    engine = create_engine(url, pool_size=budget.sqlalchemy, max_overflow=0)
+    return engine, StatementPool(url, budget.statements)
+
+
 def ensure_database(url: str) -> bool:
     """Create the database named in `url` if it does not exist. True when it was created."""
     parsed = make_url(url)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import grpc
 
 from services.common.config import Settings
-from services.common.db import ConnectionBudget, StatementPool, create_engine
+from services.common.db import service_pools
 from services.common.proto.fulfillment.inventory.v1 import (
     inventory_service_pb2,
     inventory_service_pb2_grpc,
@@ -30,11 +30,7 @@ async def build(settings: Settings) -> ServiceParts:
     # catalog, stock writes and the rarer multi-statement reservation paths. A hot row
     # gains nothing from more connections: they would only queue on its lock inside
     # PostgreSQL instead of here.
-    budget = ConnectionBudget.of(settings.db_connections)
-    engine = create_engine(
-        settings.inventory_database_url, pool_size=budget.sqlalchemy, max_overflow=0
-    )
-    statements = StatementPool(settings.inventory_database_url, budget.statements)
+    engine, statements = service_pools(settings.inventory_database_url, settings.db_connections)
     uow = UnitOfWork(engine, statements)
 
     async def close() -> None:

@@ -10,7 +10,7 @@ import grpc
 
 from services.common.channels import aio_channel
 from services.common.config import Settings
-from services.common.db import ConnectionBudget, StatementPool, create_engine
+from services.common.db import service_pools
 from services.common.proto.fulfillment.orders.v1 import (
     lifecycle_service_pb2,
     lifecycle_service_pb2_grpc,
@@ -50,11 +50,7 @@ async def build(settings: Settings) -> ServiceParts:
 async def build_app(settings: Settings) -> OrdersApp:
     # Creates and transitions run on the statement pool, reads, cancels and the rest on
     # SQLAlchemy's; the change feed holds one more connection.
-    budget = ConnectionBudget.of(settings.db_connections)
-    engine = create_engine(
-        settings.orders_database_url, pool_size=budget.sqlalchemy, max_overflow=0
-    )
-    statements = StatementPool(settings.orders_database_url, budget.statements)
+    engine, statements = service_pools(settings.orders_database_url, settings.db_connections)
     uow = SqlUnitOfWork(engine, statements)
     inventory_channel = aio_channel(settings.inventory_addr)
     releaser = ReservationReleaser(inventory_channel, settings.grpc_deadline_s)
