@@ -21,6 +21,7 @@ from rich.table import Table
 
 from services.common.channels import sync_channel
 from services.common.config import Settings
+from services.common.pagination import every_page
 from services.common.proto.fulfillment.inventory.v1 import (
     inventory_service_pb2 as inv,
 )
@@ -95,18 +96,8 @@ def _requests(
 
 
 def _snapshot(stub: ord_grpc.OrderServiceStub, customer: str) -> dict[str, ord_pb.Order]:
-    orders: dict[str, ord_pb.Order] = {}
-    token = ""
-    for _ in range(1000):
-        page = stub.ListOrders(
-            ord_pb.ListOrdersRequest(customer_name=customer, page_size=500, page_token=token),
-            timeout=10,
-        )
-        orders.update({o.order_id: o for o in page.orders})
-        token = page.next_page_token
-        if not token:
-            break
-    return orders
+    request = ord_pb.ListOrdersRequest(customer_name=customer, page_size=500)
+    return {o.order_id: o for page in every_page(stub.ListOrders, request, timeout=10) for o in page.orders}
 
 
 def _table(counts: Counter[str], total: int) -> Table:

@@ -6,13 +6,16 @@ import base64
 import binascii
 import hashlib
 import json
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from services.common.errors import FieldViolation, InvalidArgument
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 _MAX_TOKEN_LENGTH = 1024
+
+Page = TypeVar("Page")
 
 
 def resolve_page_size(
@@ -65,3 +68,19 @@ def decode_page_token(
     ):
         raise bad
     return body["v"]
+
+
+def every_page(
+    list_rpc: Callable[..., Page], request: Any, *, timeout: float, max_pages: int = 10_000
+) -> Iterator[Page]:
+    """A caller's walk through a List RPC: each page in turn, the same filters with each
+    next_page_token, until the empty token. `request` is not changed; a walk of more than
+    `max_pages` pages is an error rather than an endless loop."""
+    request = type(request).FromString(request.SerializeToString())
+    for _ in range(max_pages):
+        page = list_rpc(request, timeout=timeout)
+        yield page
+        if not page.next_page_token:  # type: ignore[attr-defined]
+            return
+        request.page_token = page.next_page_token  # type: ignore[attr-defined]
+    raise RuntimeError(f"the list did not end within {max_pages} pages")

@@ -18,6 +18,7 @@ from pathlib import Path
 import grpc
 import redis
 
+from services.common.pagination import every_page
 from services.common.proto.fulfillment.inventory.v1 import (
     inventory_service_pb2 as inventory_pb2,
 )
@@ -137,17 +138,8 @@ class Services:
         return self.orders.GetOrder(orders_pb2.GetOrderRequest(order_id=order_id), timeout=10)
 
     def orders_of(self, customer: str) -> list[orders_pb2.Order]:
-        found: list[orders_pb2.Order] = []
-        token = ""
-        while True:
-            page = self.orders.ListOrders(
-                orders_pb2.ListOrdersRequest(customer_name=customer, page_size=1000, page_token=token),
-                timeout=15,
-            )
-            found.extend(page.orders)
-            token = page.next_page_token
-            if not token:
-                return found
+        request = orders_pb2.ListOrdersRequest(customer_name=customer, page_size=1000)
+        return [o for page in every_page(self.orders.ListOrders, request, timeout=15) for o in page.orders]
 
     def history(self, order_id: str) -> list[orders_pb2.HistoryEntry]:
         request = orders_pb2.ListOrderHistoryRequest(order_id=order_id)

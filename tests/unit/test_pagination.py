@@ -7,8 +7,10 @@ from services.common.pagination import (
     MAX_PAGE_SIZE,
     decode_page_token,
     encode_page_token,
+    every_page,
     resolve_page_size,
 )
+from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as pb
 
 
 def test_page_size_zero_means_default_and_large_is_clamped() -> None:
@@ -42,3 +44,26 @@ def test_token_from_other_collection_or_filters_is_rejected() -> None:
     token = encode_page_token("orders", [5], {"status": 1})
     with pytest.raises(InvalidArgument):
         decode_page_token(token, "orders", {"status": 2})
+
+
+def test_every_page_passes_each_token_on_and_leaves_the_request_as_it_was():
+    pages = [pb.ListOrdersResponse(next_page_token=t) for t in ("a", "b", "")]
+    sent: list[pb.ListOrdersRequest] = []
+
+    def list_rpc(request, timeout):
+        sent.append(pb.ListOrdersRequest.FromString(request.SerializeToString()))
+        return pages[len(sent) - 1]
+
+    request = pb.ListOrdersRequest(customer_name="ann", page_size=2)
+    assert list(every_page(list_rpc, request, timeout=1)) == pages
+    assert [r.page_token for r in sent] == ["", "a", "b"]
+    assert {(r.customer_name, r.page_size) for r in sent} == {("ann", 2)}
+    assert request.page_token == ""
+
+
+def test_every_page_stops_a_list_that_never_ends():
+    def endless(request, timeout):
+        return pb.ListOrdersResponse(next_page_token="again")
+
+    with pytest.raises(RuntimeError, match="3 pages"):
+        list(every_page(endless, pb.ListOrdersRequest(), timeout=1, max_pages=3))

@@ -9,6 +9,7 @@ from dataclasses import replace
 import grpc
 from google.rpc import code_pb2
 
+from services.common.pagination import every_page
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
 from tests.orders.integration.clients import (
     Status,
@@ -25,16 +26,8 @@ OTHER_UNKNOWN_PRODUCT = 9_000_000_000_001
 
 
 def list_customer_orders(clients, customer: str) -> list[orders_pb2.Order]:
-    orders, token = [], ""
-    while True:
-        page = clients.orders.ListOrders(
-            orders_pb2.ListOrdersRequest(customer_name=customer, page_size=1000, page_token=token),
-            timeout=30,
-        )
-        orders.extend(page.orders)
-        token = page.next_page_token
-        if not token:
-            return orders
+    request = orders_pb2.ListOrdersRequest(customer_name=customer, page_size=1000)
+    return [o for page in every_page(clients.orders.ListOrders, request, timeout=30) for o in page.orders]
 
 
 def test_bulk_of_1000_fails_exactly_the_bad_items_and_creates_the_rest(clients, redis_url):

@@ -5,18 +5,14 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from services.common.pagination import every_page
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
 from tests.orders.integration.clients import Status, order_request, unique_name
 
 
 def walk(clients, request: orders_pb2.ListOrdersRequest) -> list[str]:
-    seen: list[str] = []
-    while True:
-        page = clients.orders.ListOrders(request, timeout=30)
-        seen.extend(o.order_id for o in page.orders)
-        if not page.next_page_token:
-            return seen
-        request.page_token = page.next_page_token
+    pages = every_page(clients.orders.ListOrders, request, timeout=30)
+    return [o.order_id for page in pages for o in page.orders]
 
 
 def test_paging_walks_every_order_once_while_orders_are_being_created(clients):
