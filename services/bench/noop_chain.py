@@ -7,8 +7,6 @@ Run the worker as `python -m services.bench.noop_chain REDIS_URL CONCURRENCY [PO
 
 from __future__ import annotations
 
-import os
-import socket
 import sys
 import time
 
@@ -19,6 +17,7 @@ from celery.signals import worker_ready
 from services.common.config import Settings
 from services.common.lifecycle_tasks import celery_config
 from services.lifecycle_worker.celery_app import PREFETCH_MULTIPLIER
+from services.lifecycle_worker.runner import run_celery_worker
 
 NOOP_QUEUE = "fulfillment.bench.noop"
 NOOP_TASK = "fulfillment.bench.noop_step"
@@ -53,21 +52,8 @@ def main(argv: list[str]) -> int:
     redis_url, concurrency = argv[0], int(argv[1])
     pool = argv[2] if len(argv) > 2 else "prefork"
     app = create_noop_app(redis_url)
-    worker = app.Worker(
-        hostname=f"bench-noop-{os.getpid()}@{socket.gethostname()}",
-        concurrency=concurrency,
-        pool_cls=pool,
-        queues=[NOOP_QUEUE],
-        loglevel="WARNING",
-        optimization="fair",
-        without_gossip=True,
-        without_mingle=True,
-        without_heartbeat=True,
-        quiet=True,
-    )
     worker_ready.connect(lambda **_: print("noop_worker_ready", flush=True), weak=False)
-    worker.start()
-    return worker.exitcode or 0
+    return run_celery_worker(app, "bench-noop", NOOP_QUEUE, concurrency, pool, "WARNING")
 
 
 if __name__ == "__main__":

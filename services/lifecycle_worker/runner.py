@@ -10,6 +10,8 @@ import logging
 import os
 import socket
 
+from celery import Celery
+
 from services.common.config import Settings
 from services.common.lifecycle_tasks import LIFECYCLE_QUEUE
 from services.lifecycle_worker.celery_app import create_worker_app
@@ -27,12 +29,21 @@ def run_worker(settings: Settings, concurrency: int, pool: str = "prefork") -> i
     for name in _PER_TASK_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     app = create_worker_app(settings)
+    return run_celery_worker(app, "lifecycle", LIFECYCLE_QUEUE, concurrency, pool, settings.log_level)
+
+
+def run_celery_worker(
+    app: Celery, name: str, queue: str, concurrency: int, pool: str, loglevel: str
+) -> int:
+    """Run a worker of `app` on `queue` in the foreground with the lifecycle worker's
+    options. The bench's no-op chain worker runs through here too, so that its limit is
+    measured on the same worker."""
     worker = app.Worker(
-        hostname=f"lifecycle-{os.getpid()}@{socket.gethostname()}",
+        hostname=f"{name}-{os.getpid()}@{socket.gethostname()}",
         concurrency=concurrency,
         pool_cls=pool,
-        queues=[LIFECYCLE_QUEUE],
-        loglevel=settings.log_level,
+        queues=[queue],
+        loglevel=loglevel,
         optimization="fair",
         without_gossip=True,
         without_mingle=True,
