@@ -16,6 +16,7 @@ MAX_PAGE_SIZE = 1000
 _MAX_TOKEN_LENGTH = 1024
 
 Page = TypeVar("Page")
+Key = TypeVar("Key")
 
 
 def resolve_page_size(
@@ -43,9 +44,17 @@ def encode_page_token(kind: str, last_key: list[Any], filters: dict[str, Any] | 
 
 
 def decode_page_token(
-    token: str, kind: str, filters: dict[str, Any] | None = None
-) -> list[Any] | None:
-    """The sort key after which the next page starts, or None for the first page."""
+    token: str,
+    kind: str,
+    filters: dict[str, Any] | None = None,
+    parse: Callable[[list[Any]], Key] | None = None,
+) -> Key | list[Any] | None:
+    """The sort key after which the next page starts, or None for the first page.
+
+    `parse` turns the key into what the caller pages by; a key it cannot read (raises
+    anything) is a token this API never issued, refused like any other altered token
+    rather than left to reach SQL.
+    """
     if not token:
         return None
     bad = InvalidArgument(
@@ -67,7 +76,12 @@ def decode_page_token(
         or not isinstance(body.get("v"), list)
     ):
         raise bad
-    return body["v"]
+    if parse is None:
+        return body["v"]
+    try:
+        return parse(body["v"])
+    except Exception:
+        raise bad from None
 
 
 def every_page(

@@ -67,3 +67,12 @@ def test_every_page_stops_a_list_that_never_ends():
 
     with pytest.raises(RuntimeError, match="3 pages"):
         list(every_page(endless, pb.ListOrdersRequest(), timeout=1, max_pages=3))
+
+
+def test_a_key_the_callers_parse_refuses_is_an_altered_token():
+    token = encode_page_token("products", ["not-an-id"])
+    assert decode_page_token(encode_page_token("products", [5]), "products", parse=lambda k: k[0]) == 5
+    with pytest.raises(InvalidArgument, match="page_token"):
+        decode_page_token(token, "products", parse=lambda k: int(k[0]))
+    with pytest.raises(InvalidArgument, match="page_token"):
+        decode_page_token(token, "products", parse=lambda k: k[0].no_such_attribute)

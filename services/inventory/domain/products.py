@@ -7,8 +7,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from services.common.errors import Validator
+from services.common.text import check_text
 from services.inventory.domain.pricing import PriceError, parse_price
-from services.inventory.domain.text import check_text
 
 SKU_MAX_LENGTH = 100
 NAME_MAX_LENGTH = 200

@@ -6,8 +6,8 @@ import enum
 from dataclasses import dataclass
 
 from services.common.errors import Validator
+from services.common.text import check_text
 from services.inventory.domain.products import MAX_STOCK_LEVEL, check_product_id
-from services.inventory.domain.text import check_text
 
 ORDER_ID_MAX_LENGTH = 128
 MAX_RESERVATION_ITEMS = 1000

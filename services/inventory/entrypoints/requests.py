@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from services.common.errors import FieldViolation, InvalidArgument, Validator
+from services.common.errors import Validator
 from services.common.pagination import decode_page_token, resolve_page_size
 from services.common.proto.fulfillment.inventory.v1 import (
     inventory_service_pb2 as inventory_pb2,
@@ -63,18 +64,15 @@ def stock_delta(request: inventory_pb2.AdjustStockRequest) -> tuple[int, int]:
 
 def products_page(request: inventory_pb2.ListProductsRequest) -> PageRequest:
     page_size = resolve_page_size(request.page_size)
-    last_key = decode_page_token(request.page_token, PRODUCTS_PAGE_TOKEN_KIND)
-    if last_key is None:
-        return PageRequest(after_id=0, page_size=page_size)
-    # A well-formed token can still carry a key we never issue; refuse it rather than
-    # let it reach SQL.
-    if len(last_key) != 1 or type(last_key[0]) is not int or last_key[0] <= 0:
-        raise InvalidArgument(
-            "page_token is not a token this API issued; pass the next_page_token "
-            "from the previous response",
-            [FieldViolation("page_token", "unrecognised or altered token")],
-        )
-    return PageRequest(after_id=last_key[0], page_size=page_size)
+    after_id = decode_page_token(request.page_token, PRODUCTS_PAGE_TOKEN_KIND, parse=_after_id)
+    return PageRequest(after_id=after_id or 0, page_size=page_size)
+
+
+def _after_id(last_key: list[Any]) -> int:
+    (after_id,) = last_key
+    if type(after_id) is not int or after_id <= 0:
+        raise ValueError(f"not a product id: {after_id!r}")
+    return after_id
 
 
 def reservation_request(

@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import unicodedata
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
 from services.common.errors import FieldViolation, InvalidArgument, Validator
+from services.common.text import check_text
 from services.orders.domain.model import NewOrder, OrderLine
 
 CUSTOMER_NAME_MAX_LENGTH = 200
@@ -69,12 +69,10 @@ def validate_order_request(request: OrderRequest) -> ValidOrderRequest:
     """The request, cleaned; InvalidArgument lists every problem at once."""
     validator = Validator()
     customer_name = request.customer_name.strip()
-    _check_text(validator, "customer_name", customer_name, CUSTOMER_NAME_MAX_LENGTH)
-    if request.request_id:
-        validator.check(
-            len(request.request_id) <= REQUEST_ID_MAX_LENGTH, "request_id",
-            f"must be at most {REQUEST_ID_MAX_LENGTH} characters, got {len(request.request_id)}",
-        )
+    check_text(validator, "customer_name", customer_name, max_length=CUSTOMER_NAME_MAX_LENGTH)
+    check_text(
+        validator, "request_id", request.request_id, max_length=REQUEST_ID_MAX_LENGTH, required=False
+    )
     _check_items(validator, request.items)
     validator.raise_if_invalid()
     return ValidOrderRequest(
@@ -97,17 +95,13 @@ def request_fingerprint(customer_name: str, items: tuple[RequestedItem, ...]) ->
 def validate_cancel_reason(reason: str) -> str:
     reason = reason.strip()
     validator = Validator()
-    if reason:
-        _check_text(validator, "reason", reason, CANCEL_REASON_MAX_LENGTH)
+    check_text(validator, "reason", reason, max_length=CANCEL_REASON_MAX_LENGTH, required=False)
     validator.raise_if_invalid()
     return reason
 
 
 def check_note(validator: Validator, field_path: str, note: str) -> None:
-    validator.check(
-        len(note) <= NOTE_MAX_LENGTH, field_path,
-        f"must be at most {NOTE_MAX_LENGTH} characters, got {len(note)}",
-    )
+    check_text(validator, field_path, note, max_length=NOTE_MAX_LENGTH, required=False, multiline=True)
 
 
 def check_seconds(
@@ -118,15 +112,6 @@ def check_seconds(
         validator.fail(field_path, f"must be a number of seconds {low}, got {value}")
     elif value > MAX_SECONDS:
         validator.fail(field_path, f"must be at most {MAX_SECONDS} seconds (a year), got {value}")
-
-
-def _check_text(validator: Validator, field_path: str, value: str, max_length: int) -> None:
-    if not value:
-        validator.fail(field_path, "must not be empty")
-    elif len(value) > max_length:
-        validator.fail(field_path, f"must be at most {max_length} characters, got {len(value)}")
-    elif any(unicodedata.category(ch) == "Cc" for ch in value):
-        validator.fail(field_path, "must not contain control characters")
 
 
 def _check_items(validator: Validator, items: tuple[RequestedItem, ...]) -> None:

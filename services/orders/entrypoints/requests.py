@@ -8,6 +8,7 @@ from services.common.errors import Validator
 from services.common.pagination import MAX_PAGE_SIZE
 from services.common.proto.fulfillment.orders.v1 import lifecycle_service_pb2 as lifecycle_pb2
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
+from services.common.text import check_text
 from services.orders.domain.lifecycle import OrderStatus, is_next_step
 from services.orders.domain.model import OrderFilters, parse_order_id
 from services.orders.domain.order_requests import (
@@ -42,10 +43,11 @@ def order_id(
 
 def order_filters(request: orders_pb2.ListOrdersRequest) -> OrderFilters:
     customer_name = request.customer_name.strip()
-    if len(customer_name) > CUSTOMER_NAME_MAX_LENGTH:
-        raise invalid(
-            "customer_name", f"must be at most {CUSTOMER_NAME_MAX_LENGTH} characters"
-        )
+    validator = Validator()
+    check_text(
+        validator, "customer_name", customer_name, max_length=CUSTOMER_NAME_MAX_LENGTH, required=False
+    )
+    validator.raise_if_invalid()
     return OrderFilters(
         status=optional_status(request.status, "status"),
         customer_name=customer_name or None,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from services.common.errors import FieldViolation, InvalidArgument
 from services.common.pagination import decode_page_token, encode_page_token, resolve_page_size
 from services.orders.domain.errors import OrderNotFound
 from services.orders.domain.model import HistoryEntry, Order, OrderFilters, PageKey
@@ -67,18 +67,14 @@ async def order_history(order_id: uuid.UUID, deps: OrderServiceDeps) -> list[His
 
 
 def _page_key(page_token: str, filters: OrderFilters) -> PageKey | None:
-    last_key = decode_page_token(page_token, ORDERS_PAGE_TOKEN_KIND, filters.as_token_filters())
-    if last_key is None:
-        return None
-    try:
-        create_time_text, order_id_text = last_key
-        create_time = datetime.fromisoformat(create_time_text)
-        if create_time.tzinfo is None:
-            raise ValueError("naive time")
-        return PageKey(create_time, uuid.UUID(order_id_text))
-    except (TypeError, ValueError):
-        raise InvalidArgument(
-            "page_token is not a token this API issued; pass the next_page_token "
-            "from the previous response",
-            [FieldViolation("page_token", "unrecognised or altered token")],
-        ) from None
+    return decode_page_token(
+        page_token, ORDERS_PAGE_TOKEN_KIND, filters.as_token_filters(), parse=_parse_page_key
+    )
+
+
+def _parse_page_key(last_key: list[Any]) -> PageKey:
+    create_time_text, order_id_text = last_key
+    create_time = datetime.fromisoformat(create_time_text)
+    if create_time.tzinfo is None:
+        raise ValueError("naive time")
+    return PageKey(create_time, uuid.UUID(order_id_text))

@@ -10,8 +10,10 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from services.common.pagination import encode_page_token
 from services.common.proto.fulfillment.orders.v1 import lifecycle_service_pb2 as lifecycle_pb2
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
+from services.orders.service_layer.queries import ORDERS_PAGE_TOKEN_KIND, OrderFilters
 from tests.orders.integration.clients import Clients, Status, order_request, unique_name
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
@@ -32,6 +34,11 @@ def shipped_order_id(clients: Clients, product: int) -> str:
                          (Status.PACKAGING, Status.SHIPPED)]:
         clients.advance(order.order_id, expected, to)
     return order.order_id
+
+
+@pytest.fixture(scope="module")
+def pending_order_id(clients: Clients, product: int) -> str:
+    return clients.create_order(unique_name(), [(product, 1)]).order_id
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +112,12 @@ def foreign_page_token(c, _p, _ids):
     )
 
 
+# Well-formed and signed for no filters, but its order id is a number: a token nobody
+# issued, which must be refused like any other altered token.
+NUMBER_FOR_ORDER_ID_TOKEN = encode_page_token(
+    ORDERS_PAGE_TOKEN_KIND, ["2026-01-01T00:00:00+00:00", 5], OrderFilters().as_token_filters()
+)
+
 CASES: dict[str, tuple[Callable, grpc.StatusCode, str]] = {
     "create: empty customer_name": (create(name="  "), INVALID, "customer_name"),
     "create: customer_name too long": (create(name="x" * 201), INVALID, "customer_name"),
@@ -117,6 +130,9 @@ CASES: dict[str, tuple[Callable, grpc.StatusCode, str]] = {
         create(items=[(i, 1) for i in range(1, 102)]), INVALID, "items",
     ),
     "create: request_id too long": (create(request_id="r" * 201), INVALID, "request_id"),
+    # PostgreSQL refuses a NUL in text; it must be refused before it gets there.
+    "create: NUL in request_id": (create(request_id="r\x00"), INVALID, "request_id"),
+    "create: NUL in customer_name": (create(name="A\x00da"), INVALID, "customer_name"),
     "create: unknown product": (create(items=[(8_000_000_000_000, 1)]), NOT_FOUND, "8000000000000"),
     "get: not a uuid": (get("order-1"), INVALID, "order_id"),
     "get: empty id": (get(""), INVALID, "order_id"),
@@ -124,12 +140,17 @@ CASES: dict[str, tuple[Callable, grpc.StatusCode, str]] = {
     "list: negative page_size": (list_orders(page_size=-1), INVALID, "page_size"),
     "list: garbage page_token": (list_orders(page_token="not-a-token"), INVALID, "page_token"),
     "list: token from other filters": (foreign_page_token, INVALID, "page_token"),
+    "list: altered page_token": (
+        list_orders(page_token=NUMBER_FOR_ORDER_ID_TOKEN), INVALID, "page_token",
+    ),
+    "list: NUL in customer_name": (list_orders(customer_name="A\x00da"), INVALID, "customer_name"),
     "list: unknown status": (list_orders(status=99), INVALID, "status"),
     "history: not a uuid": (history("42"), INVALID, "order_id"),
     "history: unknown order": (history(UNKNOWN_ID), NOT_FOUND, UNKNOWN_ID),
     "cancel: not a uuid": (cancel("x"), INVALID, "order_id"),
     "cancel: unknown order": (cancel(UNKNOWN_ID), NOT_FOUND, UNKNOWN_ID),
     "cancel: reason too long": (cancel(UNKNOWN_ID, reason="r" * 501), INVALID, "reason"),
+    "cancel: NUL in reason": (cancel(which="pending", reason="no\x00"), INVALID, "reason"),
     "cancel: shipped order": (cancel(which="shipped"), PRECONDITION, "order is SHIPPED"),
     "cancel: canceled order": (cancel(which="canceled"), PRECONDITION, "order is CANCELED"),
     "watch: not a uuid": (watch("nope"), INVALID, "order_id"),
@@ -143,6 +164,7 @@ CASES: dict[str, tuple[Callable, grpc.StatusCode, str]] = {
         advance(expected_status=Status.PENDING, to_status=Status.SHIPPED), PRECONDITION,
         "PENDING -> SHIPPED",
     ),
+    "advance: NUL in note": (advance(which="pending", note="done\x00"), INVALID, "note"),
     "advance: unknown order": (advance(UNKNOWN_ID), NOT_FOUND, UNKNOWN_ID),
     "advance: canceled order": (advance(which="canceled"), PRECONDITION, "is CANCELED"),
     "claim: negative limit": (claim(limit=-1), INVALID, "limit"),
@@ -156,10 +178,10 @@ CASES: dict[str, tuple[Callable, grpc.StatusCode, str]] = {
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_input_gets_a_precise_readable_status(
-    case, clients, product, shipped_order_id, canceled_order_id
+    case, clients, product, pending_order_id, shipped_order_id, canceled_order_id
 ):
     call, expected_code, mentioned = CASES[case]
-    ids = {"shipped": shipped_order_id, "canceled": canceled_order_id}
+    ids = {"pending": pending_order_id, "shipped": shipped_order_id, "canceled": canceled_order_id}
     with pytest.raises(grpc.RpcError) as failure:
         call(clients, product, ids)
     assert failure.value.code() == expected_code, failure.value.details()
