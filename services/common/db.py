@@ -182,9 +182,10 @@ class StatementPool:
         async with self._slots:
             if self._closed:
                 raise asyncpg.InterfaceError("the statement pool is closed")
+            arguments = statement.arguments(params)
             conn = self._idle.pop() if self._idle else await self._connect()
             try:
-                rows = await conn.fetch(statement.sql, *statement.arguments(params))
+                rows = await conn.fetch(statement.sql, *arguments)
             except CONNECTION_LOST:
                 self._drop_all(conn)
                 raise

@@ -20,9 +20,9 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 
 import asyncpg
-from sqlalchemy.engine import make_url
 
 from services.common.config import redact_url
+from services.common.db import CONNECTION_LOST, libpq_url
 from services.common.logs import log_event
 from services.orders.adapters.tables import CHANGE_CHANNEL
 from services.orders.domain.errors import ChangeFeedUnavailable, WatchInterrupted
@@ -55,9 +55,7 @@ class OrderChangeSignal:
 
 class PostgresChangeFeed:
     def __init__(self, database_url: str, ready_timeout_s: float = 10.0) -> None:
-        self._dsn = make_url(database_url).set(drivername="postgresql").render_as_string(
-            hide_password=False
-        )
+        self._dsn = libpq_url(database_url)
         self._ready_timeout_s = ready_timeout_s
         self._watchers: defaultdict[uuid.UUID, set[OrderChangeSignal]] = defaultdict(set)
         self._listening = asyncio.Event()
@@ -108,7 +106,7 @@ class PostgresChangeFeed:
             try:
                 await self._listen_until_lost()
                 backoff = 0.1
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            except (*CONNECTION_LOST, asyncpg.PostgresError, TimeoutError) as exc:
                 log_event(
                     logger, "order_change_listener_failed", logging.WARNING,
                     database=redact_url(self._dsn), error=repr(exc), retry_in_s=backoff,
