@@ -19,7 +19,7 @@ def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
         migrate_all(settings)
     except DatabaseUnreachable as exc:
         print(
-            f"error: {exc}\nStart PostgreSQL (README: Requirements) or point DATABASE_URL at it.",
+            f"error: {exc}\nStart PostgreSQL (README: Two commands) or point DATABASE_URL at it.",
             file=sys.stderr,
         )
         return 2

@@ -32,7 +32,9 @@ PREFETCH_MULTIPLIER = 4
 
 # Deadlines and bounded retries keep a task far below this, even one that runs all four
 # steps inline (step delays 0); the limit only catches a task that hangs anyway (its
-# slot is recycled and the stale monitor re-drives the order).
+# slot is recycled and the stale monitor re-drives the order). Only the prefork pool
+# enforces it: Celery's threads pool cannot stop a thread, so there the gRPC deadlines
+# and bounded retries are the only bound.
 STEP_TIME_LIMIT_S = 300
 
 
