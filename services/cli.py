@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         "up", help="run the whole stack in the foreground (migrate, services, worker, "
         "monitor, Envoy); Ctrl-C stops it all"
     )
-    up.add_argument("--workers", type=int, default=2, help="lifecycle worker concurrency")
+    up.add_argument("--workers", type=_positive_int, default=2, help="lifecycle worker concurrency")
     up.set_defaults(run=_up)
 
     migrate = commands.add_parser(
@@ -183,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="seed products, submit a bulk of orders and show them reach an end "
         "(needs a running `fulfillment up`)"
     )
-    demo.add_argument("--orders", type=int, default=40, help="how many orders to submit")
+    demo.add_argument("--orders", type=_positive_int, default=40, help="how many orders to submit")
     demo.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for all to finish")
     demo.set_defaults(run=_demo)
 

@@ -18,7 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import grpc
 import psycopg2
@@ -44,14 +44,21 @@ def _die_with_parent() -> None:
 
 @dataclass
 class Child:
+    """One process of the stack. Ready when `check` says so, or, for a process that serves
+    nothing to probe, once its log shows `ready_line`."""
+
     name: str
     args: list[str]
-    ready: Callable[[], bool]
+    check: Callable[[], bool] | None = None
+    ready_line: str | None = None
     process: subprocess.Popen[bytes] | None = None
-    tail: list[str] = field(default_factory=list)
+    ready_line_seen: bool = False
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+    def ready(self) -> bool:
+        return self.ready_line_seen if self.check is None else self.check()
 
 
 def check_postgres(url: str) -> None:
@@ -112,15 +119,10 @@ def http_answers(url: str) -> Callable[[], bool]:
     return check
 
 
-def log_line_seen(child_name: str, needle: str, stack: Stack) -> Callable[[], bool]:
-    return lambda: any(needle in line for line in stack.child(child_name).tail)
-
-
 class Stack:
     def __init__(self, settings: Settings, workers: int, out: Callable[[str], None]) -> None:
         self.settings = settings
         self.out = out
-        self.children: list[Child] = []
         self._lock = threading.Lock()
         command = [sys.executable, "-m", "services.cli"]
         gateway_url = f"http://127.0.0.1:{settings.gateway_port}/"
@@ -129,15 +131,12 @@ class Stack:
                 "inventory", [*command, "serve", "inventory"], grpc_serving(settings.inventory_addr)
             ),
             Child("orders", [*command, "serve", "orders"], grpc_serving(settings.orders_addr)),
-            Child("worker", [*command, "worker", "--concurrency", str(workers)], lambda: True),
-            Child("monitor", [*command, "monitor"], lambda: True),
+            Child(
+                "worker", [*command, "worker", "--concurrency", str(workers)], ready_line="worker_ready"
+            ),
+            Child("monitor", [*command, "monitor"], ready_line="monitor_started"),
             Child("gateway", [*command, "gateway"], http_answers(gateway_url)),
         ]
-        self.children[2].ready = log_line_seen("worker", "ready", self)
-        self.children[3].ready = log_line_seen("monitor", "monitor_started", self)
-
-    def child(self, name: str) -> Child:
-        return next(c for c in self.children if c.name == name)
 
     def _pump(self, child: Child, color: str) -> None:
         assert child.process is not None and child.process.stdout is not None
@@ -148,8 +147,9 @@ class Stack:
         )
         for raw in child.process.stdout:
             line = raw.decode(errors="replace").rstrip()
+            if child.ready_line is not None and child.ready_line in line:
+                child.ready_line_seen = True
             with self._lock:
-                child.tail = [*child.tail[-199:], line]
                 self.out(prefix + line)
 
     def launch(self, child: Child, color: str) -> None:
