@@ -224,7 +224,7 @@ def _advance(command: RunStep, deps: StepDependencies, to_status: str) -> StepRe
     try:
         advanced = deps.orders.advance_order(
             command.order_id, command.expected_status, to_status,
-            _with_redrive("", command), domain.step_due_in(delay), then,
+            command.note, domain.step_due_in(delay), then,
         )
     except IllegalTransition as moved:
         return _stop_after_lost_race(command, deps, moved.current)

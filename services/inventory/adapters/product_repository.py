@@ -32,6 +32,7 @@ async def insert_product(conn: AsyncConnection, new: NewProduct) -> Product | No
 _ANY_OF_IDS = products.c.id == any_(bindparam("product_ids", type_=ARRAY(BigInteger)))
 _GET_PRODUCTS = select(products).where(_ANY_OF_IDS)
 _STOCK_LEVELS = select(products.c.id, products.c.stock_level).where(_ANY_OF_IDS)
+_LOCK_STOCK_LEVELS = _STOCK_LEVELS.order_by(products.c.id).with_for_update(key_share=True)
 
 
 async def get_product(conn: AsyncConnection, product_id: int) -> Product | None:
@@ -68,13 +69,8 @@ async def lock_stock_levels(
     the FOR KEY SHARE of a reservation line's foreign-key check, so a transaction that has
     written lines and waits to decrement is never queued behind this lock and vice versa.
     """
-    statement = (
-        select(products.c.id, products.c.stock_level)
-        .where(products.c.id.in_(product_ids))
-        .order_by(products.c.id)
-        .with_for_update(key_share=True)
-    )
-    return {row.id: row.stock_level for row in await conn.execute(statement)}
+    rows = await conn.execute(_LOCK_STOCK_LEVELS, {"product_ids": list(product_ids)})
+    return {row.id: row.stock_level for row in rows}
 
 
 async def get_stock(conn: AsyncConnection, product_id: int) -> StockLevel | None:

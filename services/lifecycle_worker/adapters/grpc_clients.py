@@ -28,7 +28,12 @@ from services.common.proto.fulfillment.orders.v1 import (
 )
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2_grpc as orders_grpc
-from services.lifecycle_worker.adapters.retry import TRANSIENT_CODES, RetryPolicy, call_with_retries
+from services.lifecycle_worker.adapters.retry import (
+    TRANSIENT_CODES,
+    RetryPolicy,
+    call_with_retries,
+    status_code,
+)
 from services.lifecycle_worker.domain import OrderItem, OrderSnapshot, Shortfall
 from services.lifecycle_worker.ports import (
     AdvanceResult,
@@ -62,10 +67,6 @@ def order_snapshot(order: orders_pb2.Order) -> OrderSnapshot:
     )
 
 
-def _code(exc: grpc.RpcError) -> grpc.StatusCode | None:
-    return exc.code() if hasattr(exc, "code") else None
-
-
 class GrpcOrders:
     """OrderService (reads) and OrderLifecycleService (transitions, stale claims)."""
 
@@ -83,7 +84,7 @@ class GrpcOrders:
                 self._policy, "GetOrder",
             )
         except grpc.RpcError as exc:
-            if _code(exc) in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+            if status_code(exc) in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
                 raise OrderNotFound(order_id) from exc
             raise
         return order_snapshot(order)
@@ -112,9 +113,9 @@ class GrpcOrders:
                 self._policy, "AdvanceOrder",
             )
         except grpc.RpcError as exc:
-            if _code(exc) == grpc.StatusCode.NOT_FOUND:
+            if status_code(exc) == grpc.StatusCode.NOT_FOUND:
                 raise OrderNotFound(order_id) from exc
-            if _code(exc) == grpc.StatusCode.FAILED_PRECONDITION:
+            if status_code(exc) == grpc.StatusCode.FAILED_PRECONDITION:
                 # The message names the current status, but a read is the contract.
                 raise IllegalTransition(order_id, self.get_order(order_id).status) from exc
             raise
@@ -157,7 +158,7 @@ class GrpcReservations:
                 self._policy, "ReserveStock",
             )
         except grpc.RpcError as exc:
-            code = _code(exc)
+            code = status_code(exc)
             if code == grpc.StatusCode.FAILED_PRECONDITION:
                 shortfalls = shortfalls_from_error(exc, items)
                 if shortfalls:
@@ -224,8 +225,8 @@ class ServiceClients:
     channels: tuple[grpc.Channel, ...]
 
     @classmethod
-    def connect(cls, settings: Settings, policy: RetryPolicy | None = None) -> ServiceClients:
-        policy = policy or RetryPolicy()
+    def connect(cls, settings: Settings) -> ServiceClients:
+        policy = RetryPolicy()
         orders_channel = sync_channel(settings.orders_addr)
         inventory_channel = sync_channel(settings.inventory_addr)
         return cls(

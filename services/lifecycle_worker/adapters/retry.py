@@ -23,6 +23,11 @@ TRANSIENT_CODES = frozenset(
 )
 
 
+def status_code(exc: grpc.RpcError) -> grpc.StatusCode | None:
+    """The status of a failed call; None for an RpcError that carries none."""
+    return exc.code() if hasattr(exc, "code") else None
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     attempts: int = 4
@@ -44,7 +49,7 @@ def call_with_retries(
         try:
             return call()
         except grpc.RpcError as exc:
-            code = exc.code() if hasattr(exc, "code") else None
+            code = status_code(exc)
             if code not in policy.retryable or attempt == policy.attempts:
                 raise
             log_event(
