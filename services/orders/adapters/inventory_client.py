@@ -61,7 +61,8 @@ class InventoryCatalog:
             return
         named = [i for i in ids if i in named_ids]
         suspects = named if 0 < len(named) < len(ids) else ids[: len(ids) // 2]
-        rest = [i for i in ids if i not in set(suspects)]
+        suspect_set = set(suspects)
+        rest = [i for i in ids if i not in suspect_set]
         for part in (rest, suspects):
             try:
                 prices.update(await self._batch_get(part))

@@ -226,15 +226,8 @@ class SqlOrderRepository:
         return created
 
     async def get(self, order_id: uuid.UUID) -> Order | None:
-        return (await self.get_many([order_id])).get(order_id)
-
-    async def get_many(self, order_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Order]:
-        if not order_ids:
-            return {}
-        rows = (
-            await self._execute(select(orders).where(orders.c.order_id.in_(order_ids)))
-        ).all()
-        return await self._with_items(rows)
+        rows = (await self._execute(select(orders).where(orders.c.order_id == order_id))).all()
+        return (await self._with_items(rows)).get(order_id)
 
     async def page(self, filters: OrderFilters, after: PageKey | None, limit: int) -> list[Order]:
         query = select(orders)

@@ -17,7 +17,6 @@ CUSTOMER_NAME_MAX_LENGTH = 200
 REQUEST_ID_MAX_LENGTH = 200
 MAX_ITEMS = 100
 MAX_QUANTITY = 1_000_000
-MAX_PRODUCT_ID = 2**63 - 1
 CANCEL_REASON_MAX_LENGTH = 500
 NOTE_MAX_LENGTH = 10_000
 # Due times, stale grace and leases beyond a year are mistakes, not plans.
@@ -124,7 +123,7 @@ def _check_items(validator: Validator, items: tuple[RequestedItem, ...]) -> None
     first_index: dict[int, int] = {}
     for index, item in enumerate(items):
         path = f"items[{index}]"
-        if not 0 < item.product_id <= MAX_PRODUCT_ID:
+        if item.product_id <= 0:
             validator.fail(f"{path}.product_id", f"must be > 0, got {item.product_id}")
         elif item.product_id in first_index:
             validator.fail(

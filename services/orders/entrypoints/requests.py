@@ -67,14 +67,14 @@ def advance_command(request: lifecycle_pb2.AdvanceOrderRequest) -> AdvanceOrder:
     previous = to_status
     for index, value in enumerate(request.then_statuses):
         status = optional_status(value, f"then_statuses[{index}]")
-        validator.check(
+        if not validator.check(
             status is not None and previous is not None and is_next_step(previous, status),
             f"then_statuses[{index}]",
             "must be the next status on the lifecycle path after "
             + (previous.value if previous else "to_status"),
-        )
-        if status is None or previous is None or not is_next_step(previous, status):
+        ):
             break
+        assert status is not None
         then.append(status)
         previous = status
     validator.raise_if_invalid()

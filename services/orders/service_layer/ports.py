@@ -42,8 +42,6 @@ class OrderRepository(Protocol):
 
     async def get(self, order_id: uuid.UUID) -> Order | None: ...
 
-    async def get_many(self, order_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Order]: ...
-
     async def page(
         self, filters: OrderFilters, after: PageKey | None, limit: int
     ) -> list[Order]:

@@ -86,9 +86,6 @@ class FakeRepository:
         row = self.db.rows.get(order_id)
         return row.order if row else None
 
-    async def get_many(self, order_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Order]:
-        return {i: self.db.rows[i].order for i in order_ids if i in self.db.rows}
-
     async def page(self, filters: OrderFilters, after: PageKey | None, limit: int) -> list[Order]:
         matching = [
             row.order for row in self.db.rows.values()
