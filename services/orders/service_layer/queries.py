@@ -11,7 +11,6 @@ from services.common.pagination import decode_page_token, encode_page_token, res
 from services.orders.domain.errors import OrderNotFound
 from services.orders.domain.model import HistoryEntry, Order, OrderFilters, PageKey
 from services.orders.service_layer.dependencies import OrderServiceDeps
-from services.orders.service_layer.ports import OrderRepository
 
 ORDERS_PAGE_TOKEN_KIND = "orders"
 
@@ -38,8 +37,10 @@ async def list_orders(
     caller pages sorts before the pages already read, so no order is skipped or repeated."""
     limit = resolve_page_size(page_size)
     after = _page_key(page_token, filters)
-    # One row more than the page tells whether another page exists without a count.
-    rows = await deps.uow.transaction(
+    # One row more than the page tells whether another page exists without a count. Read
+    # without BEGIN/COMMIT like every read here: the rows come from one statement and an
+    # order's items never change after it is created.
+    rows = await deps.uow.autocommit(
         lambda repo: repo.page(filters, after, limit + 1), name="list_orders"
     )
     orders = rows[:limit]
@@ -55,13 +56,10 @@ async def list_orders(
 
 
 async def order_history(order_id: uuid.UUID, deps: OrderServiceDeps) -> list[HistoryEntry]:
-    async def read(repo: OrderRepository) -> list[HistoryEntry] | None:
-        if await repo.current_status(order_id) is None:
-            return None
-        return await repo.history(order_id)
-
-    entries = await deps.uow.transaction(read, name="order_history")
-    if entries is None:
+    # An order is created with its first history entry in the same statement, so an order
+    # without history does not exist.
+    entries = await deps.uow.autocommit(lambda repo: repo.history(order_id), name="order_history")
+    if not entries:
         raise OrderNotFound(str(order_id))
     return entries
 

@@ -88,12 +88,12 @@ async def _advance_once(command: AdvanceOrder, deps: OrderServiceDeps) -> Advanc
         )
         if order is not None:
             return AdvanceResult(order, applied=True)
-        current = await repo.current_status(order_id)
-        if current is None:
-            raise OrderNotFound(str(order_id))
-        judge_missed_advance(str(order_id), current, command.expected_status, command.to_status)
         unchanged = await repo.get(order_id)
-        assert unchanged is not None
+        if unchanged is None:
+            raise OrderNotFound(str(order_id))
+        judge_missed_advance(
+            str(order_id), unchanged.status, command.expected_status, command.to_status
+        )
         return AdvanceResult(unchanged, applied=False)
 
     # From one status, the compare-and-set with its history row is one statement.

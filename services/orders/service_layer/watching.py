@@ -20,7 +20,9 @@ from services.orders.service_layer.dependencies import OrderServiceDeps
 
 async def watch_order(order_id: uuid.UUID, deps: OrderServiceDeps) -> AsyncIterator[Order]:
     async with deps.changes.subscribe(order_id) as changes:
-        found = await deps.uow.transaction(
+        # Reads without BEGIN/COMMIT: the order row and its last entry id come from one
+        # statement, items never change, and history is append-only.
+        found = await deps.uow.autocommit(
             lambda repo: repo.get_with_last_entry_id(order_id), name="watch_order"
         )
         if found is None:
@@ -39,6 +41,6 @@ async def watch_order(order_id: uuid.UUID, deps: OrderServiceDeps) -> AsyncItera
 async def _entries_after(
     order_id: uuid.UUID, last_entry_id: int, deps: OrderServiceDeps
 ) -> list[HistoryEntry]:
-    return await deps.uow.transaction(
+    return await deps.uow.autocommit(
         lambda repo: repo.history(order_id, after_entry_id=last_entry_id), name="watch_order"
     )
