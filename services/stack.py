@@ -27,6 +27,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.common.channels import dial_addr
 from services.common.config import Settings, redact_url
+from services.common.db import admin_url
 from services.migrations import DatabaseUnreachable, migrate_all
 
 _COLORS = ["36", "35", "33", "32", "34", "31"]
@@ -62,11 +63,9 @@ class Child:
 
 
 def check_postgres(url: str) -> None:
-    from sqlalchemy.engine import make_url
 
-    admin = make_url(url).set(drivername="postgresql", database="postgres")
     try:
-        psycopg2.connect(admin.render_as_string(hide_password=False), connect_timeout=3).close()
+        psycopg2.connect(admin_url(url), connect_timeout=3).close()
     except psycopg2.OperationalError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "no answer"
         raise StackError(

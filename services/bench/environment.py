@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from services.bench.rss import command_line, descendants, process_tree_rss
 from services.bench.stores import NoFreeRedisDb, claim_redis_db, drop_database, free_port
 from services.common.config import Settings
-from services.common.db import libpq_url
+from services.common.db import admin_url, libpq_url
 from services.migrations import migrate_all
 from services.stack import check_postgres, check_redis, grpc_serving, http_answers
 
@@ -189,10 +189,10 @@ def bench_environment(
     check_postgres(base.database_url)
     check_redis(base.redis_url)
     name = f"fulfillment_bench_{uuid.uuid4().hex[:10]}"
-    database_url = str(
-        make_url(libpq_url(base.database_url)).set(database=name).render_as_string(hide_password=False)
+    database_url = make_url(libpq_url(base.database_url)).set(database=name).render_as_string(
+        hide_password=False
     )
-    admin_url = str(make_url(database_url).set(database="postgres").render_as_string(hide_password=False))
+    admin = admin_url(database_url)
     environment = BenchEnvironment(base, {}, own_stack=True, log_dir=log_dir)
     try:
         try:
@@ -200,7 +200,7 @@ def bench_environment(
         except NoFreeRedisDb:
             raise BenchError("no free Redis db number (1-15) for the benchmark") from None
         environment.cleanups.append(release_redis)
-        environment.cleanups.append(lambda: drop_database(admin_url, name))
+        environment.cleanups.append(lambda: drop_database(admin, name))
         ports = {role: free_port() for role in ("inventory", "orders", "gateway", "admin")}
         settings = replace(
             base,

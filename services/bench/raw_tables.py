@@ -4,15 +4,13 @@ services' data. Dropped when the benchmark ends."""
 
 from __future__ import annotations
 
-import psycopg2
+from services.bench.stores import autocommit_cursor
 
 SCHEMA = "fulfillment_bench_raw"
 
 
 def create_raw_tables(database_url: str) -> None:
-    conn = psycopg2.connect(database_url)
-    conn.autocommit = True
-    with conn.cursor() as cur:
+    with autocommit_cursor(database_url) as cur:
         cur.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
         cur.execute(f"CREATE SCHEMA {SCHEMA}")
         for table in ("orders.orders", "orders.order_items", "orders.order_history", "inventory.products"):
@@ -23,12 +21,8 @@ def create_raw_tables(database_url: str) -> None:
                 f"ALTER TABLE {SCHEMA}.{child} ADD FOREIGN KEY (order_id) "
                 f"REFERENCES {SCHEMA}.orders (order_id)"
             )
-    conn.close()
 
 
 def drop_raw_tables(database_url: str) -> None:
-    conn = psycopg2.connect(database_url)
-    conn.autocommit = True
-    with conn.cursor() as cur:
+    with autocommit_cursor(database_url) as cur:
         cur.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
-    conn.close()

@@ -6,9 +6,10 @@ Redis db number with the same lock key, so a benchmark and a test run never shar
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import psycopg2
 import redis
@@ -47,9 +48,19 @@ def claim_redis_db(base_url: str) -> tuple[str, Callable[[], None]]:
     raise NoFreeRedisDb("no free Redis db number (1-15)")
 
 
+@contextlib.contextmanager
+def autocommit_cursor(database_url: str) -> Iterator[psycopg2.extensions.cursor]:
+    """A cursor on a connection of its own, each statement its own transaction; the
+    connection is closed whatever happens."""
+    conn = psycopg2.connect(database_url)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            yield cur
+    finally:
+        conn.close()
+
+
 def drop_database(admin_url: str, name: str) -> None:
-    conn = psycopg2.connect(admin_url)
-    conn.autocommit = True
-    with conn.cursor() as cur:
+    with autocommit_cursor(admin_url) as cur:
         cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    conn.close()

@@ -41,6 +41,14 @@ def libpq_url(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+def admin_url(url: str) -> str:
+    """The libpq URL of the `postgres` database on the server `url` names: where databases
+    are created and dropped."""
+    return make_url(url).set(drivername="postgresql", database="postgres").render_as_string(
+        hide_password=False
+    )
+
+
 def create_engine(url: str, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
     return create_async_engine(
         driver_url(url, "asyncpg"),
@@ -239,8 +247,7 @@ def ensure_database(url: str) -> bool:
     name = parsed.database
     if not name:
         raise ValueError(f"database URL names no database: {parsed!r}")
-    admin = parsed.set(drivername="postgresql", database="postgres")
-    conn = psycopg2.connect(admin.render_as_string(hide_password=False))
+    conn = psycopg2.connect(admin_url(url))
     try:
         conn.autocommit = True
         with conn.cursor() as cur:

@@ -11,7 +11,6 @@ from typing import Any
 
 import asyncpg
 import grpc
-import psycopg2
 
 from services.bench.clients import (
     RESERVE_STOCK,
@@ -24,6 +23,7 @@ from services.bench.clients import (
 from services.bench.context import ScenarioContext, ratio, target
 from services.bench.raw_tables import SCHEMA, create_raw_tables, drop_raw_tables
 from services.bench.stats import RunStats, closed_loop
+from services.bench.stores import autocommit_cursor
 from services.common.db import ConnectionBudget
 from services.common.proto.fulfillment.inventory.v1 import reservation_service_pb2 as reservation_pb2
 
@@ -123,30 +123,27 @@ async def _reserve(ctx: ScenarioContext, product_id: int, quantities: list[int])
 
 
 def _units_held(database_url: str, product_id: int) -> int:
-    conn = psycopg2.connect(database_url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT coalesce(sum(i.quantity), 0) FROM inventory.reservation_items i "
-                "JOIN inventory.reservations r USING (order_id) "
-                "WHERE i.product_id = %s AND r.status = 'RESERVED'",
-                (product_id,),
-            )
-            return int(cur.fetchone()[0])
-    finally:
-        conn.close()
+    with autocommit_cursor(database_url) as cur:
+        cur.execute(
+            "SELECT coalesce(sum(i.quantity), 0) FROM inventory.reservation_items i "
+            "JOIN inventory.reservations r USING (order_id) "
+            "WHERE i.product_id = %s AND r.status = 'RESERVED'",
+            (product_id,),
+        )
+        return int(cur.fetchone()[0])
 
 
 async def _raw_updates(ctx: ScenarioContext, quantities: list[int], initial: int) -> RunStats:
     url = ctx.environment.database_url
     setup = await asyncpg.connect(url)
-    await setup.execute(
-        f"INSERT INTO {SCHEMA}.products (sku, name, description, price, stock_level) "
-        "VALUES ('raw-hot', 'raw', '', 1, $1)",
-        initial,
-    )
-    product_id = await setup.fetchval(f"SELECT id FROM {SCHEMA}.products WHERE sku = 'raw-hot'")
-    await setup.close()
+    try:
+        product_id = await setup.fetchval(
+            f"INSERT INTO {SCHEMA}.products (sku, name, description, price, stock_level) "
+            "VALUES ('raw-hot', 'raw', '', 1, $1) RETURNING id",
+            initial,
+        )
+    finally:
+        await setup.close()
     concurrency = ctx.sizes.hot_sku_concurrency
     # The callers share as many connections as the inventory's statement pool (where
     # reservations run) holds, as the callers of ReserveStock do.
