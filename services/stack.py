@@ -43,6 +43,26 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def terminate_group(popen: subprocess.Popen[bytes], grace: float) -> bool:
+    """SIGTERM a process started with start_new_session and everything in its group; True
+    when the leader exited within `grace` seconds."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(popen.pid, signal.SIGTERM)
+    try:
+        popen.wait(grace)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
+
+
+def kill_group(popen: subprocess.Popen[bytes]) -> None:
+    """SIGKILL whatever is left of the process's group, then reap the leader (bounded)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(popen.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        popen.wait(5)
+
+
 @dataclass
 class Child:
     """One process of the stack. Ready when `check` says so, or, for a process that serves
@@ -185,18 +205,11 @@ class Stack:
         for child in reversed(self.children):
             if child.alive():
                 assert child.process is not None
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(child.process.pid, signal.SIGTERM)
-                try:
-                    child.process.wait(grace)
-                except subprocess.TimeoutExpired:
+                if not terminate_group(child.process, grace):
                     self.out(f"up: {child.name} did not stop within {grace:.0f}s; killing it")
         for child in self.children:
             if child.process is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(child.process.pid, signal.SIGKILL)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    child.process.wait(5)
+                kill_group(child.process)
 
 
 def run_up(settings: Settings, workers: int, out: Callable[[str], None] = print) -> int:

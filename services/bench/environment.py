@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -22,7 +21,14 @@ from services.bench.stores import NoFreeRedisDb, claim_redis_db, drop_database, 
 from services.common.config import Settings
 from services.common.db import admin_url, libpq_url
 from services.migrations import migrate_all
-from services.stack import check_postgres, check_redis, grpc_serving, http_answers
+from services.stack import (
+    check_postgres,
+    check_redis,
+    grpc_serving,
+    http_answers,
+    kill_group,
+    terminate_group,
+)
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -124,14 +130,8 @@ class BenchEnvironment:
             return
         self.sample_rss()
         if process.alive():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.popen.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.popen.wait(timeout)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.popen.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.popen.wait(5)
+            terminate_group(process.popen, timeout)
+        kill_group(process.popen)
 
     def sample_rss(self) -> None:
         """Record the peak RSS of every process of every service (call it now and then)."""
