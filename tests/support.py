@@ -75,8 +75,13 @@ class BackgroundServer:
         return f"127.0.0.1:{self.running.port}"
 
     def start(self) -> BackgroundServer:
+        """Start the server; if it cannot start, its loop thread is stopped again."""
         self._thread.start()
-        self.running = self.call(self._start())
+        try:
+            self.running = self.call(self._start())
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     async def _start(self) -> RunningServer:

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
+import os
+import signal
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 
-from services.common.proto.fulfillment.inventory.v1 import reservation_service_pb2
+from services.bench.rss import command_line, descendants
+from services.common.proto.fulfillment.inventory.v1 import (
+    reservation_service_pb2,
+    reservation_service_pb2_grpc,
+)
 from services.common.proto.fulfillment.orders.v1 import lifecycle_service_pb2
 from tests.e2e.conftest import Stack
 from tests.support import wait_until
@@ -113,24 +122,70 @@ def test_order_walkthrough_over_http(stack: Stack) -> None:
 
 def test_cancel_over_http_returns_stock(stack: Stack) -> None:
     product = _product(stack, stock=4)
-    pid = product["product_id"]
-    # an unfulfillable second item keeps nothing reserved, so cancel before it fails or after
-    status, order = stack.http(
-        "POST", "/v1/orders", {"customer_name": "Bo", "items": [{"product_id": pid, "quantity": 1}]}
-    )
-    assert status == 200
-    status, canceled = stack.http(
-        "POST", f"/v1/orders/{order['order_id']}:cancel", {"reason": "changed mind"}
-    )
-    if status == 200:
-        assert canceled["status"] == "CANCELED"
-        wait_until(
-            lambda: int(stack.http("GET", f"/v1/products/{pid}/stock")[1]["stock_level"]) == 4,
-            timeout=30,
-            what="stock to come back",
+    pid = int(product["product_id"])
+
+    def stock() -> int:
+        return int(stack.http("GET", f"/v1/products/{pid}/stock")[1]["stock_level"])
+
+    # The worker is paused, so the order stays PENDING (always cancelable) holding the
+    # stock reserved for it here the way its PROCESSING step would reserve it.
+    with _worker_paused(stack):
+        status, order = stack.http(
+            "POST", "/v1/orders", {"customer_name": "Bo", "items": [{"product_id": pid, "quantity": 1}]}
         )
-    else:  # the lifecycle won the race and shipped first
-        assert status in (400, 409, 412) and canceled["code"] == 9
+        assert status == 200 and order["status"] == "PENDING", order
+        with grpc.insecure_channel(stack.inventory_addr) as channel:
+            reserved = reservation_service_pb2_grpc.ReservationServiceStub(channel).ReserveStock(
+                reservation_service_pb2.ReserveStockRequest(
+                    order_id=order["order_id"],
+                    items=[reservation_service_pb2.ReservationItem(product_id=pid, quantity=1)],
+                ),
+                timeout=10,
+            )
+        assert reserved.newly_reserved
+        assert stock() == 3
+        status, canceled = stack.http(
+            "POST", f"/v1/orders/{order['order_id']}:cancel", {"reason": "changed mind"}
+        )
+        assert status == 200, canceled
+        assert canceled["status"] == "CANCELED"
+        wait_until(lambda: stock() == 4, timeout=30, what="stock to come back")
+
+
+@contextlib.contextmanager
+def _worker_paused(stack: Stack) -> Iterator[None]:
+    """The stack's lifecycle worker and its pool stopped (SIGSTOP) for the block, so no order
+    moves meanwhile; continued (SIGCONT) on the way out, whatever happens."""
+    # `up` starts each process in a session of its own: the worker leads its group.
+    (worker,) = [
+        pid
+        for pid in descendants(stack.process.pid)
+        if " services.cli worker " in command_line(pid) + " " and _group_of(pid) == pid
+    ]
+    os.killpg(worker, signal.SIGSTOP)
+    try:
+        wait_until(
+            lambda: all(_stopped(pid) for pid in descendants(worker)),
+            timeout=10, what="the worker and its pool to stop",
+        )
+        yield
+    finally:
+        os.killpg(worker, signal.SIGCONT)
+
+
+def _group_of(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
+
+
+def _stopped(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True  # gone: it runs nothing either
+    return state == "T"
 
 
 def test_bulk_create_over_http(stack: Stack) -> None:

@@ -40,11 +40,15 @@ def _start_up(service_env: dict[str, str], tmp_path: Path) -> Process:
         "GATEWAY_ADMIN_PORT": str(free_port()),
     }
     process = Process(fulfillment_command("up", "--workers", "1"), env, tmp_path / "up.log")
-    wait_until(
-        lambda: "up: ready" in process.output() or process.popen.poll() is not None,
-        timeout=90, what="`fulfillment up` to be ready",
-    )
-    assert "up: ready" in process.output(), process.output()[-3000:]
+    try:
+        wait_until(
+            lambda: "up: ready" in process.output() or process.popen.poll() is not None,
+            timeout=90, what="`fulfillment up` to be ready",
+        )
+        assert "up: ready" in process.output(), process.output()[-3000:]
+    except BaseException:
+        process.stop()  # the caller's `with` has not begun: nothing else would stop it
+        raise
     return process
 
 

@@ -13,13 +13,20 @@ import pytest
 from google.protobuf.message import Message
 from grpc_status import rpc_status
 
-from services.common.proto.fulfillment.inventory.v1 import reservation_service_pb2
+from services.common.proto.fulfillment.inventory.v1 import inventory_service_pb2, reservation_service_pb2
 
 M = TypeVar("M", bound=Message)
 
 
 def new_order_id() -> str:
     return str(uuid.uuid4())
+
+
+def stock_of(inventory: Any, product_id: int) -> int:
+    """The product's stock level, read through the InventoryService stub `inventory`."""
+    return inventory.GetStock(
+        inventory_service_pb2.GetStockRequest(product_id=product_id), timeout=10
+    ).stock_level
 
 
 def reserve_request(order_id: str, items: dict[int, int]) -> reservation_service_pb2.ReserveStockRequest:

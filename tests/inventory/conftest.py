@@ -61,7 +61,3 @@ def make_product(inventory: inventory_service_pb2_grpc.InventoryServiceStub) -> 
         return inventory.CreateProduct(request, timeout=10)
 
     return create
-
-
-def new_order_id() -> str:
-    return str(uuid.uuid4())

@@ -7,11 +7,7 @@ from google.rpc import error_details_pb2
 
 from services.common.proto.fulfillment.inventory.v1 import inventory_service_pb2 as pb
 from services.common.proto.fulfillment.inventory.v1 import reservation_service_pb2 as rpb
-from tests.inventory.calls import details_of, new_order_id, reserve_request, rpc_error
-
-
-def _stock(inventory, product_id: int) -> int:
-    return inventory.GetStock(pb.GetStockRequest(product_id=product_id)).stock_level
+from tests.inventory.calls import details_of, new_order_id, reserve_request, rpc_error, stock_of
 
 
 def _items(message_items) -> list[tuple[int, int]]:
@@ -31,7 +27,7 @@ def test_reserve_takes_every_item_and_reports_them(inventory, reservations, make
     assert response.order_id == order_id
     assert response.newly_reserved is True
     assert _items(response.items) == sorted([(a.product_id, 3), (b.product_id, 4)])
-    assert (_stock(inventory, a.product_id), _stock(inventory, b.product_id)) == (7, 0)
+    assert (stock_of(inventory, a.product_id), stock_of(inventory, b.product_id)) == (7, 0)
 
 
 def test_repeated_reserve_decrements_once_and_returns_the_first_outcome(
@@ -44,7 +40,7 @@ def test_repeated_reserve_decrements_once_and_returns_the_first_outcome(
     again = reservations.ReserveStock(reserve_request(order_id, {product.product_id: 5}))
     assert (first.newly_reserved, again.newly_reserved) == (True, False)
     assert _items(again.items) == _items(first.items) == [(product.product_id, 3)]
-    assert _stock(inventory, product.product_id) == 7
+    assert stock_of(inventory, product.product_id) == 7
 
 
 def test_one_short_product_reserves_nothing_and_is_named(
@@ -63,7 +59,7 @@ def test_one_short_product_reserves_nothing_and_is_named(
     assert [(v.type, v.subject, v.description) for v in failure.violations] == [
         ("STOCK", f"products/{short.product_id}", "requested 5, available 2")
     ]
-    stocks = [_stock(inventory, p.product_id) for p in (plenty, short, also_plenty)]
+    stocks = [stock_of(inventory, p.product_id) for p in (plenty, short, also_plenty)]
     assert stocks == [50, 2, 9]
 
 
@@ -91,7 +87,7 @@ def test_a_rejected_order_stays_rejected_even_after_restock(
     again = rpc_error(lambda: reservations.ReserveStock(request))
     assert again.code() is first.code() is grpc.StatusCode.FAILED_PRECONDITION
     assert again.details() == first.details()
-    assert _stock(inventory, product.product_id) == 100
+    assert stock_of(inventory, product.product_id) == 100
 
 
 def test_unknown_product_is_not_found_and_records_nothing(
@@ -107,11 +103,11 @@ def test_unknown_product_is_not_found_and_records_nothing(
     )
     assert error.code() is grpc.StatusCode.NOT_FOUND
     assert str(unknown) in error.details()
-    assert _stock(inventory, product.product_id) == 5
+    assert stock_of(inventory, product.product_id) == 5
     # Nothing was recorded for the order, so a corrected request goes through.
     retried = reservations.ReserveStock(reserve_request(order_id, {product.product_id: 1}))
     assert retried.newly_reserved is True
-    assert _stock(inventory, product.product_id) == 4
+    assert stock_of(inventory, product.product_id) == 4
 
 
 def test_release_gives_stock_back_once(inventory, reservations, make_product) -> None:
@@ -122,7 +118,7 @@ def test_release_gives_stock_back_once(inventory, reservations, make_product) ->
     second = _release(reservations, order_id)
     assert _items(first.released_items) == sorted([(a.product_id, 2), (b.product_id, 5)])
     assert list(second.released_items) == []
-    assert (_stock(inventory, a.product_id), _stock(inventory, b.product_id)) == (6, 6)
+    assert (stock_of(inventory, a.product_id), stock_of(inventory, b.product_id)) == (6, 6)
 
 
 def test_reserve_after_release_is_refused(inventory, reservations, make_product) -> None:
@@ -135,7 +131,7 @@ def test_reserve_after_release_is_refused(inventory, reservations, make_product)
     )
     assert error.code() is grpc.StatusCode.FAILED_PRECONDITION
     assert error.details() == f"reservation for order {order_id} was already released"
-    assert _stock(inventory, product.product_id) == 6
+    assert stock_of(inventory, product.product_id) == 6
 
 
 def test_release_before_any_reserve_bars_a_late_reserve(
@@ -148,7 +144,7 @@ def test_release_before_any_reserve_bars_a_late_reserve(
         lambda: reservations.ReserveStock(reserve_request(order_id, {product.product_id: 1}))
     )
     assert error.code() is grpc.StatusCode.FAILED_PRECONDITION
-    assert _stock(inventory, product.product_id) == 3
+    assert stock_of(inventory, product.product_id) == 3
 
 
 def test_release_of_a_rejected_order_gives_nothing_back(
@@ -158,7 +154,7 @@ def test_release_of_a_rejected_order_gives_nothing_back(
     order_id = new_order_id()
     rpc_error(lambda: reservations.ReserveStock(reserve_request(order_id, {product.product_id: 2})))
     assert list(_release(reservations, order_id).released_items) == []
-    assert _stock(inventory, product.product_id) == 1
+    assert stock_of(inventory, product.product_id) == 1
 
 
 def test_unknown_single_product_is_not_found_and_records_nothing(
@@ -174,7 +170,7 @@ def test_unknown_single_product_is_not_found_and_records_nothing(
     product = make_product(stock=5)
     retried = reservations.ReserveStock(reserve_request(order_id, {product.product_id: 2}))
     assert retried.newly_reserved is True
-    assert _stock(inventory, product.product_id) == 3
+    assert stock_of(inventory, product.product_id) == 3
 
 
 def test_single_item_short_by_one_unit_is_rejected_and_changes_nothing(
@@ -187,10 +183,10 @@ def test_single_item_short_by_one_unit_is_rejected_and_changes_nothing(
     )
     assert error.code() is grpc.StatusCode.FAILED_PRECONDITION
     assert f"product {product.product_id} (requested 4, available 3)" in error.details()
-    assert _stock(inventory, product.product_id) == 3
+    assert stock_of(inventory, product.product_id) == 3
     # The refusal was recorded: releasing it gives nothing back.
     assert list(_release(reservations, order_id).released_items) == []
-    assert _stock(inventory, product.product_id) == 3
+    assert stock_of(inventory, product.product_id) == 3
 
 
 def test_many_items_reserve_all_or_nothing(inventory, reservations, make_product) -> None:
@@ -205,4 +201,4 @@ def test_many_items_reserve_all_or_nothing(inventory, reservations, make_product
     error = rpc_error(lambda: reservations.ReserveStock(reserve_request(new_order_id(), too_much)))
     assert error.code() is grpc.StatusCode.FAILED_PRECONDITION
     assert f"product {products[-1].product_id} (requested 2, available 1)" in error.details()
-    assert [_stock(inventory, p.product_id) for p in products] == [1] * 20
+    assert [stock_of(inventory, p.product_id) for p in products] == [1] * 20

@@ -38,7 +38,9 @@ def services(
     """Inventory and orders as `fulfillment serve` subprocesses, shared by the modules
     that use this run's Redis db; each module brings its own worker and monitors."""
     purge_broker(redis_url)
-    running = Services(lifecycle_env, lifecycle_logs).start()
-    yield running
-    running.stop()
-    purge_broker(redis_url)
+    running = Services(lifecycle_env, lifecycle_logs)
+    try:
+        yield running.start()
+    finally:
+        running.stop()
+        purge_broker(redis_url)

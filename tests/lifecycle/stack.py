@@ -18,6 +18,7 @@ from pathlib import Path
 import grpc
 import redis
 
+from services.bench.stores import REDIS_LOCK_KEY
 from services.common.pagination import every_page
 from services.common.proto.fulfillment.inventory.v1 import (
     inventory_service_pb2 as inventory_pb2,
@@ -46,7 +47,7 @@ def purge_broker(redis_url: str) -> None:
     try:
         for key in client.scan_iter():
             name = key.decode(errors="replace")
-            if not name.startswith(("_kombu.", "fulfillment:test-run-lock")):
+            if not name.startswith(("_kombu.", REDIS_LOCK_KEY)):
                 client.delete(key)
     finally:
         client.close()
@@ -65,14 +66,19 @@ class Services:
         self.channels: list[grpc.Channel] = []
 
     def start(self) -> Services:
-        for name in ("inventory", "orders"):
-            self.processes.append(
-                Process(fulfillment_command("serve", name), self.env, self._log(name))
-            )
-        wait_healthy(self.env["INVENTORY_ADDR"], timeout=STARTUP_TIMEOUT_S)
-        wait_healthy(self.env["ORDERS_ADDR"], timeout=STARTUP_TIMEOUT_S)
-        self.inventory = inventory_grpc.InventoryServiceStub(self.channel("INVENTORY_ADDR"))
-        self.orders = orders_grpc.OrderServiceStub(self.channel("ORDERS_ADDR"))
+        """Start both servers and wait until they serve; on failure stop what was started."""
+        try:
+            for name in ("inventory", "orders"):
+                self.processes.append(
+                    Process(fulfillment_command("serve", name), self.env, self._log(name))
+                )
+            wait_healthy(self.env["INVENTORY_ADDR"], timeout=STARTUP_TIMEOUT_S)
+            wait_healthy(self.env["ORDERS_ADDR"], timeout=STARTUP_TIMEOUT_S)
+            self.inventory = inventory_grpc.InventoryServiceStub(self.channel("INVENTORY_ADDR"))
+            self.orders = orders_grpc.OrderServiceStub(self.channel("ORDERS_ADDR"))
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def channel(self, addr_var: str) -> grpc.Channel:
@@ -102,10 +108,11 @@ class Services:
         return monitor
 
     def stop(self) -> None:
-        for channel in self.channels:
-            channel.close()
-        for process in reversed(self.processes):
-            process.stop()
+        """Close the channels and stop every process started; a second call does nothing."""
+        while self.channels:
+            self.channels.pop().close()
+        while self.processes:
+            self.processes.pop().stop()
 
     # -- probes through the public API ---------------------------------------------------
 

@@ -52,7 +52,11 @@ class PrivateRedis:
         ]
         log = self.log_dir / f"redis-{self.port}-{uuid.uuid4().hex[:6]}.log"
         self.process = Process(args, {"PATH": "/usr/bin:/bin:/usr/local/bin"}, log)
-        wait_until(self._answers, timeout=20, what="redis-server to answer")
+        try:
+            wait_until(self._answers, timeout=20, what="redis-server to answer")
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def _answers(self) -> bool:
@@ -70,9 +74,11 @@ class PrivateRedis:
 
 @pytest.fixture(scope="module")
 def broker(lifecycle_logs: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(lifecycle_logs).start()
-    yield server
-    server.stop()
+    server = PrivateRedis(lifecycle_logs)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -84,14 +84,15 @@ def test_concurrent_orders_never_oversell(lifecycle: Lifecycle) -> None:
             lowest[0] = min(lowest[0], services.stock(product))
             done.wait(0.1)
 
-    watcher = threading.Thread(target=watch_stock)
+    watcher = threading.Thread(target=watch_stock, daemon=True)
     watcher.start()
     try:
         services.place_orders(who, [[(product, 1)]] * 150, clients=16)
         orders = services.wait_all_terminal(who, 150, timeout=120)
     finally:
         done.set()
-        watcher.join()
+        watcher.join(30)
+    assert not watcher.is_alive(), "the stock watcher did not stop"
 
     outcomes = Counter(Status.Name(o.status) for o in orders)
     assert outcomes == {"DELIVERED": 50, "FAILED": 100}

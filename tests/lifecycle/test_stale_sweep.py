@@ -180,13 +180,18 @@ def test_monitor_keeps_sweeping_while_the_orders_service_is_down_and_stops_on_re
     )
     stop = StopRequest()
     exit_codes: list[int] = []
-    monitor = threading.Thread(target=lambda: exit_codes.append(run_monitor(settings, stop)))
-    monitor.start()
-    wait_until(
-        lambda: sum(r.getMessage() == "sweep_failed" for r in caplog.records) >= 2,
-        timeout=30, what="two failed sweeps",
+    monitor = threading.Thread(
+        target=lambda: exit_codes.append(run_monitor(settings, stop)), daemon=True
     )
-    stop.set()
-    monitor.join(30)
+    monitor.start()
+    try:
+        wait_until(
+            lambda: sum(r.getMessage() == "sweep_failed" for r in caplog.records) >= 2,
+            timeout=30, what="two failed sweeps",
+        )
+    finally:
+        stop.set()
+        monitor.join(30)
 
+    assert not monitor.is_alive(), "the monitor did not stop on request"
     assert exit_codes == [0]

@@ -86,9 +86,9 @@ def test_bulk_of_1000_fails_exactly_the_bad_items_and_creates_the_rest(clients, 
 
 
 def test_items_past_the_cap_are_refused_and_the_rest_created(orders_settings, clients):
-    server = start_orders_server(replace(orders_settings, bulk_max_items=5))
     product = clients.create_product()
     customer = unique_name("capped")
+    server = start_orders_server(replace(orders_settings, bulk_max_items=5))
     try:
         with grpc.insecure_channel(server.addr) as channel:
             requests = [order_request(customer, [(product, 1)]) for _ in range(8)]

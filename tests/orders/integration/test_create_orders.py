@@ -21,7 +21,7 @@ from tests.orders.integration.clients import (
     unique_name,
 )
 from tests.orders.integration.conftest import start_orders_server
-from tests.support import BackgroundServer, free_port, wait_until
+from tests.support import BackgroundServer, free_port
 
 
 def test_50_concurrent_creates_sharing_10_request_ids_make_10_orders_and_10_tasks(
@@ -56,9 +56,10 @@ def test_50_concurrent_creates_sharing_10_request_ids_make_10_orders_and_10_task
 
 def test_new_order_snapshots_prices_keeps_item_order_and_starts_pending(clients):
     cheap, dear = clients.create_product("0.99"), clients.create_product("1200.50")
-    order = clients.create_order(f"  {unique_name()}  ", [(dear, 2), (cheap, 5)])
+    name = unique_name()
+    order = clients.create_order(f"  {name}  ", [(dear, 2), (cheap, 5)])
     assert order.status == Status.PENDING
-    assert order.customer_name == order.customer_name.strip()
+    assert order.customer_name == name
     assert [(i.product_id, i.quantity, i.unit_price) for i in order.items] == [
         (dear, 2, "1200.50"), (cheap, 5, "0.99"),
     ]
@@ -103,9 +104,13 @@ def test_known_prices_are_reused_so_an_inventory_outage_refuses_only_new_product
 ):
     # A private inventory, so that stopping it leaves the shared one alone.
     inventory = BackgroundServer(partial(inventory_app.build, settings)).start()
-    server = start_orders_server(
-        replace(orders_settings, inventory_addr=inventory.addr, grpc_deadline_s=1.0)
-    )
+    try:
+        server = start_orders_server(
+            replace(orders_settings, inventory_addr=inventory.addr, grpc_deadline_s=1.0)
+        )
+    except BaseException:
+        inventory.stop()
+        raise
     try:
         with grpc.insecure_channel(server.addr) as channel:
             with grpc.insecure_channel(inventory.addr) as inventory_channel:
@@ -128,8 +133,8 @@ def test_broker_down_still_takes_the_order_for_the_stale_monitor_to_drive(
     orders_settings, clients
 ):
     settings = replace(orders_settings, redis_url=f"redis://127.0.0.1:{free_port()}/0")
-    server = start_orders_server(settings)
     product = clients.create_product()
+    server = start_orders_server(settings)
     try:
         with grpc.insecure_channel(server.addr) as channel:
             stub = orders_stub(channel)
@@ -138,4 +143,6 @@ def test_broker_down_still_takes_the_order_for_the_stale_monitor_to_drive(
         server.background.stop()
     assert order.status == Status.PENDING
     assert order.HasField("next_step_due_time")
-    wait_until(lambda: clients.get(order.order_id).status == Status.PENDING, timeout=5)
+    # Stored as answered (read through the shared server): PENDING with the due time the
+    # stale monitor goes by.
+    assert clients.get(order.order_id) == order

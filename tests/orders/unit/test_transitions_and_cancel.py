@@ -145,16 +145,20 @@ def test_watch_shows_every_transition_even_when_wake_ups_coalesce(system):
     async def scenario() -> list[S]:
         seen: list[S] = []
         watch = watch_order(order.order_id, system.deps)
-        seen.append((await anext(watch)).status)
+
+        async def rest() -> list[S]:
+            return [o.status async for o in watch]
+
+        seen.append((await asyncio.wait_for(anext(watch), 10)).status)
         # Three transitions, one wake-up.
         for expected, to in [(S.PENDING, S.PROCESSING), (S.PROCESSING, S.PACKAGING)]:
             await advance_order(AdvanceOrder(order.order_id, expected, to, "", 1), system.deps)
         system.changes.changed(order.order_id)
-        seen.append((await anext(watch)).status)
-        seen.append((await anext(watch)).status)
+        seen.append((await asyncio.wait_for(anext(watch), 10)).status)
+        seen.append((await asyncio.wait_for(anext(watch), 10)).status)
         await cancel_order(order.order_id, "", system.deps)
         system.changes.changed(order.order_id)
-        seen.extend([o.status async for o in watch])
+        seen.extend(await asyncio.wait_for(rest(), 10))
         return seen
 
     assert asyncio.run(scenario()) == [S.PENDING, S.PROCESSING, S.PACKAGING, S.CANCELED]
