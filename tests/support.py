@@ -23,6 +23,7 @@ from services.bench.stores import drop_database, free_port  # noqa: F401 - re-ex
 from services.common.config import Settings
 from services.common.server import RunningServer, ServiceParts, start_server
 from services.migrations import migrate_all
+from services.stack import kill_group
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ADMIN_DSN = os.environ.get(
@@ -143,14 +144,7 @@ class Process:
                 self.popen.wait(timeout)
             except subprocess.TimeoutExpired:
                 pass
-        try:
-            os.killpg(self.popen.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            self.popen.wait(5)
-        except subprocess.TimeoutExpired:
-            pass
+        kill_group(self.popen)
         self._log.close()
         return self.popen.returncode
 
