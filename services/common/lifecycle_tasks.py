@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from celery import Celery
 
+from services.common.broker_transport import TRANSPORT
 from services.common.config import Settings
 
 RUN_STEP_TASK = "fulfillment.lifecycle.run_step"
@@ -21,6 +22,7 @@ VISIBILITY_TIMEOUT_S = 3600
 def celery_config(settings: Settings) -> dict[str, object]:
     return {
         "broker_url": settings.redis_url,
+        "broker_transport": TRANSPORT,
         "task_serializer": "json",
         "accept_content": ["json"],
         "result_backend": None,

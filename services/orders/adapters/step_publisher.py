@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from services.common.config import Settings
 from services.common.lifecycle_tasks import LIFECYCLE_QUEUE, RUN_STEP_TASK, make_sender
@@ -35,8 +36,12 @@ class CeleryStepPublisher:
         self._template: Any = None
         # Fail fast like the Celery sender did: the order is committed either way and the
         # stale monitor re-drives a step that was never published.
+        # A broker restart leaves every pooled connection dead; without retry_on_error
+        # each of them fails one publish before it is replaced. A retried LPUSH that had
+        # reached Redis duplicates a step message, which the step's compare-and-set absorbs.
         self._redis = aioredis.Redis.from_url(
-            settings.redis_url, socket_timeout=2, socket_connect_timeout=2
+            settings.redis_url, socket_timeout=2, socket_connect_timeout=2,
+            retry_on_error=[RedisConnectionError],
         )
 
     async def publish_first_steps(self, order_ids: Sequence[uuid.UUID]) -> None:
