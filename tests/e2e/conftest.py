@@ -21,6 +21,7 @@ class Stack:
     gateway: str
     inventory_addr: str
     orders_addr: str
+    admin: str
 
     def http(
         self, method: str, path: str, body: Any = None, timeout: float = 30
@@ -74,6 +75,7 @@ def stack(service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
             f"http://127.0.0.1:{ports['gateway']}",
             env["INVENTORY_ADDR"],
             env["ORDERS_ADDR"],
+            f"http://127.0.0.1:{ports['admin']}",
         )
     finally:
         process.stop(timeout=30)
