@@ -13,9 +13,12 @@ from typing import TypeVar
 import asyncpg
 import psycopg2
 from psycopg2 import errors as pg_errors
+from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql.elements import TextClause
 
 from services.common.logs import log_event
@@ -26,6 +29,8 @@ T = TypeVar("T")
 
 # serialization_failure and deadlock_detected: the transaction did nothing and may be rerun.
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+# admin_shutdown, crash_shutdown, cannot_connect_now: the server is stopping or starting.
+SERVER_GOING_OR_COMING_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
 
 
 def driver_url(url: str, driver: str) -> str:
@@ -50,13 +55,38 @@ def admin_url(url: str) -> str:
 
 
 def create_engine(url: str, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         driver_url(url, "asyncpg"),
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=False,
         pool_recycle=1800,
     )
+    event.listen(engine.sync_engine, "handle_error", _server_gone_is_a_disconnect)
+    event.listen(engine.sync_engine.pool, "checkout", _refuse_closed_connection)
+    return engine
+
+
+def _refuse_closed_connection(
+    _dbapi_connection: object, record: ConnectionPoolEntry, _proxy: object
+) -> None:
+    """A restart of the server closes every pooled connection, and the pool would hand the
+    first caller afterwards a dead one (an UNAVAILABLE long after the server is back).
+    asyncpg notices the close as it happens, so is_closed() costs no round trip, unlike
+    pool_pre_ping; raising makes the pool drop every connection as old and open a new one."""
+    if record.driver_connection is not None and record.driver_connection.is_closed():
+        raise sa_exc.InvalidatePoolError("the server closed this pooled connection")
+
+
+def _server_gone_is_a_disconnect(context: ExceptionContext) -> None:
+    """SQLAlchemy's asyncpg dialect recognises a lost connection only by a closed
+    connection or its message: a server refusing connections while it stops or starts
+    (57P01-57P03) or a connection-class error (08xxx) would be a plain DBAPIError, which
+    the gRPC layer cannot tell from a bug. As a disconnect it is connection_invalidated
+    (UNAVAILABLE), and one met by a statement invalidates the pool."""
+    code = sqlstate(context.original_exception)
+    if code is not None and (code in SERVER_GOING_OR_COMING_SQLSTATES or code.startswith("08")):
+        context.is_disconnect = True
 
 
 @dataclass(frozen=True)
@@ -191,7 +221,7 @@ class StatementPool:
             if self._closed:
                 raise asyncpg.InterfaceError("the statement pool is closed")
             arguments = statement.arguments(params)
-            conn = self._idle.pop() if self._idle else await self._connect()
+            conn = self._open_idle_connection() or await self._connect()
             try:
                 rows = await conn.fetch(statement.sql, *arguments)
             except CONNECTION_LOST:
@@ -205,6 +235,16 @@ class StatementPool:
                 raise
             self._give_back(conn)
             return rows
+
+    def _open_idle_connection(self) -> asyncpg.Connection | None:
+        """An idle connection the server has not closed meanwhile: a restart closes every
+        one, and asyncpg notices as it happens (is_closed() costs no round trip)."""
+        while self._idle:
+            conn = self._idle.pop()
+            if not conn.is_closed():
+                return conn
+            conn.terminate()
+        return None
 
     async def _connect(self) -> asyncpg.Connection:
         return await asyncpg.connect(self._dsn, timeout=self._connect_timeout_s)
