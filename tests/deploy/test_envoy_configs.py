@@ -13,6 +13,7 @@ import yaml
 
 from services.cli import build_parser
 from services.common.config import Settings, split_addr
+from services.common.server import SERVER_OPTIONS
 from services.gateway import (
     DESCRIPTOR_SET,
     container_target,
@@ -108,3 +109,169 @@ def test_envoy_validates_the_rendered_config(render, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "OK" in result.stdout + result.stderr
+
+
+def _config() -> dict:
+    return yaml.safe_load(render_envoy_config(TARGET))
+
+
+def _connection_manager(config: dict) -> dict:
+    (listener,) = config["static_resources"]["listeners"]
+    (chain,) = listener["filter_chains"]
+    (manager,) = chain["filters"]
+    return manager["typed_config"]
+
+
+def _http_filter(config: dict, name: str) -> dict:
+    (found,) = [f for f in _connection_manager(config)["http_filters"] if f["name"] == name]
+    return found["typed_config"]
+
+
+def _routes(config: dict) -> list[dict]:
+    (virtual_host,) = _connection_manager(config)["route_config"]["virtual_hosts"]
+    return virtual_host["routes"]
+
+
+def test_replies_envoy_makes_itself_carry_the_contract_error_shape_and_grpc_code() -> None:
+    local_replies = _connection_manager(_config())["local_reply_config"]
+    grpc_callers, *by_status = local_replies["mappers"]
+    assert grpc_callers["body_format_override"] == {
+        "text_format_source": {"inline_string": "%LOCAL_REPLY_BODY%"}
+    }
+    codes = {}
+    for mapper in by_status:
+        status = mapper["filter"]["status_code_filter"]["comparison"]["value"]["default_value"]
+        body = mapper["body_format_override"]["json_format"]
+        assert body == {"code": body["code"], "message": "%LOCAL_REPLY_BODY%", "details": []}
+        codes[status] = body["code"]
+    # The contract's gRPC-to-HTTP mapping, read backwards, and what Envoy adds of its own.
+    assert codes == {
+        400: 3, 401: 16, 403: 7, 404: 5, 408: 4, 413: 8, 415: 3, 426: 3, 429: 8, 431: 8,
+        500: 13, 501: 12, 502: 14, 503: 14, 504: 4,
+    }
+    assert local_replies["body_format"]["json_format"].keys() == {"code", "message", "details"}
+
+
+def test_every_http_body_has_one_limit_and_grpc_messages_keep_the_services_cap() -> None:
+    config = _config()
+    unary = _http_filter(config, "unary_body_limit")["max_request_bytes"]
+    bulk = _http_filter(config, "bulk_body_limit")["max_request_bytes"]
+    transcoder = _http_filter(config, "envoy.filters.http.grpc_json_transcoder")
+    grpc_message_cap = dict(SERVER_OPTIONS)["grpc.max_receive_message_length"]
+    assert unary < bulk == grpc_message_cap <= transcoder["max_request_body_size"]
+    for route in _routes(config):
+        turned_off = {
+            name for name, per_route in route.get("typed_per_filter_config", {}).items()
+            if per_route.get("disabled")
+        }
+        match = route["match"]
+        if "grpc" in match:
+            assert turned_off == {"unary_body_limit", "bulk_body_limit"}, route
+        elif match.get("path") == "/v1/orders:bulkCreate":
+            assert turned_off == {"unary_body_limit"}, route
+        elif match.get("prefix") == "/":
+            assert turned_off == {"bulk_body_limit"}, route
+        else:
+            assert route["direct_response"]["status"] == 415, route
+
+
+def test_overload_actions_watch_only_monitors_that_need_no_cgroup_files() -> None:
+    overload = _config()["overload_manager"]
+    monitors = {monitor["name"] for monitor in overload["resource_monitors"]}
+    assert monitors == {
+        "envoy.resource_monitors.global_downstream_max_connections",
+        "envoy.resource_monitors.fixed_heap",
+    }
+    assert all(
+        trigger["name"] in monitors for action in overload["actions"] for trigger in action["triggers"]
+    )
+
+
+def test_envoy_sheds_load_before_its_pod_reaches_the_memory_limit() -> None:
+    heap = _monitor(_config(), "envoy.resource_monitors.fixed_heap")["max_heap_size_bytes"]
+    (container,) = k8s_resources("Deployment")["envoy"]["spec"]["template"]["spec"]["containers"]
+    memory_limit = container["resources"]["limits"]["memory"]
+    assert memory_limit.endswith("Mi")
+    assert heap < int(memory_limit.removesuffix("Mi")) * 1024 * 1024
+
+
+def _monitor(config: dict, name: str) -> dict:
+    (found,) = [m for m in config["overload_manager"]["resource_monitors"] if m["name"] == name]
+    return found["typed_config"]
+
+
+def _size(value: int) -> str:
+    for unit, scale in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if value % scale == 0:
+            return f"{value // scale} {unit}"
+    raise AssertionError(f"{value} bytes is not a whole KiB")
+
+
+def _seconds(duration: str) -> str:
+    return f"{duration.removesuffix('s')} s"
+
+
+def _readme_limits() -> dict[str, tuple[str, str]]:
+    """The README's limits table: limit -> (value, what the caller sees)."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme[readme.index("### Limits") :]
+    section = section[: section.index("\n## ")]
+    rows = [line.split("|")[1:4] for line in section.splitlines() if line.startswith("| ")]
+    return {limit.strip(): (value.strip(), effect.strip()) for limit, value, effect in rows}
+
+
+def test_the_readme_lists_every_gateway_limit_with_its_value() -> None:
+    config = _config()
+    manager = _connection_manager(config)
+    protocol = manager["common_http_protocol_options"]
+    (unary_route,) = [
+        route["route"] for route in _routes(config)
+        if route["match"].get("prefix") == "/fulfillment.orders.v1.OrderService/" and "route" in route
+    ]
+    breakers = {
+        cluster["name"]: cluster["circuit_breakers"]["thresholds"]
+        for cluster in config["static_resources"]["clusters"]
+    }
+    assert breakers["inventory"] == breakers["orders"]
+    (listener,) = config["static_resources"]["listeners"]
+    connections = _monitor(config, "envoy.resource_monitors.global_downstream_max_connections")
+    heap = _monitor(config, "envoy.resource_monitors.fixed_heap")["max_heap_size_bytes"]
+    transcoder = _http_filter(config, "envoy.filters.http.grpc_json_transcoder")
+    expected = {
+        "request body, every HTTP/JSON route but the bulk upload":
+            _size(_http_filter(config, "unary_body_limit")["max_request_bytes"]),
+        "request body, `POST /v1/orders:bulkCreate`":
+            _size(_http_filter(config, "bulk_body_limit")["max_request_bytes"]),
+        "request headers":
+            f"{manager['max_request_headers_kb']} KiB and {protocol['max_headers_count']} headers",
+        "time to send the request headers, from their first byte":
+            _seconds(manager["request_headers_timeout"]),
+        "unary call, until the answer": _seconds(unary_route["timeout"]),
+        "unary call, silence (body still arriving, or no answer yet)":
+            _seconds(unary_route["idle_timeout"]),
+        "stream (WatchOrder, BulkCreateOrders, reflection), silence both ways":
+            _seconds(manager["stream_idle_timeout"]),
+        "keep-alive connection with no request in flight": _seconds(protocol["idle_timeout"]),
+        "open connections, all callers together":
+            f"{connections['max_active_downstream_connections']:,}",
+        "concurrent streams on one HTTP/2 connection":
+            f"{manager['http2_protocol_options']['max_concurrent_streams']:,}",
+        "requests and streams in flight to one service (and connections to it)":
+            f"{breakers['orders'][0]['max_requests']:,}",
+        "bytes buffered per connection": _size(listener["per_connection_buffer_limit_bytes"]),
+        "one HTTP/JSON reply of a unary call": _size(transcoder["max_response_body_size"]),
+        "Envoy's heap (tcmalloc's count; needs no cgroup files)": _size(heap),
+    }
+    documented = _readme_limits()
+    for limit, value in expected.items():
+        assert limit in documented, f"the README's limits table has no row {limit!r}"
+        assert documented[limit][0].startswith(value), (limit, documented[limit][0], value)
+    heap_thresholds = [
+        trigger["threshold"]["value"]
+        for action in config["overload_manager"]["actions"]
+        for trigger in action["triggers"]
+        if trigger["name"] == "envoy.resource_monitors.fixed_heap"
+    ]
+    heap_effects = documented["Envoy's heap (tcmalloc's count; needs no cgroup files)"][1]
+    for threshold in heap_thresholds:
+        assert f"at {round(threshold * 100)}%" in heap_effects, heap_effects

@@ -18,7 +18,7 @@ from tests.support import Process, free_port, fulfillment_command, wait_until
 
 INVALID_ARGUMENT, NOT_FOUND, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, UNAVAILABLE = 3, 5, 4, 8, 14
 UNARY_BODY_LIMIT = 1024 * 1024
-BULK_BODY_LIMIT = 16 * 1024 * 1024
+BULK_BODY_LIMIT = 4 * 1024 * 1024
 ORDER_ID = "6b1f0f4e-5d7f-4a55-9a55-0d5e3b1e9f00"
 
 
