@@ -78,9 +78,14 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from services.lifecycle_worker.runner import run_worker
 
-    return run_worker(settings, concurrency=args.concurrency, pool=args.pool)
+    liveness_file = Path(args.liveness_file) if args.liveness_file else None
+    return run_worker(
+        settings, concurrency=args.concurrency, pool=args.pool, liveness_file=liveness_file
+    )
 
 
 def _monitor(settings: Settings, _args: argparse.Namespace) -> int:
@@ -197,6 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--pool", choices=["prefork", "threads"], default="prefork",
         help="prefork: one process per slot, each with its own gRPC channels (default); "
         "threads: one process, slots share the channels",
+    )
+    worker.add_argument(
+        "--liveness-file", default="",
+        help="touch this file every few seconds while the worker consumes (for a liveness "
+        "probe: stale means connected but not consuming, or hung)",
     )
     worker.set_defaults(run=_worker)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 T = TypeVar("T", int, float)
@@ -32,6 +32,7 @@ class Settings:
     stale_after_s: float = 60.0
     sweep_interval_s: float = 10.0
     stale_retries: int = 2
+    worker_stall_after_s: float = 60.0
     bulk_max_items: int = 10_000
     price_cache_size: int = 100_000
     db_connections: int = 24
@@ -39,6 +40,9 @@ class Settings:
     shutdown_grace_s: float = 10.0
     server_processes: int = 1
     log_level: str = "INFO"
+    # Signs page tokens; empty means the secret stored in each service's schema. Kept out
+    # of repr so printed settings never show it.
+    page_token_secret: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -62,6 +66,9 @@ class Settings:
                 env, "FULFILLMENT_SWEEP_INTERVAL_S", float, 10.0, minimum=0.05
             ),
             stale_retries=_number(env, "FULFILLMENT_STALE_RETRIES", int, 2),
+            worker_stall_after_s=_number(
+                env, "FULFILLMENT_WORKER_STALL_AFTER_S", float, 60.0, minimum=1
+            ),
             bulk_max_items=_number(env, "FULFILLMENT_BULK_MAX_ITEMS", int, 10_000, minimum=1),
             price_cache_size=_number(env, "FULFILLMENT_PRICE_CACHE_SIZE", int, 100_000),
             db_connections=_number(env, "FULFILLMENT_DB_CONNECTIONS", int, 24, minimum=2),
@@ -69,6 +76,7 @@ class Settings:
             shutdown_grace_s=_number(env, "FULFILLMENT_SHUTDOWN_GRACE_S", float, 10.0),
             server_processes=_number(env, "FULFILLMENT_SERVER_PROCESSES", int, 1, minimum=1),
             log_level=(env.get("FULFILLMENT_LOG_LEVEL") or "INFO").upper(),
+            page_token_secret=env.get("FULFILLMENT_PAGE_TOKEN_SECRET", ""),
         )
         if settings.step_delay_max_s < settings.step_delay_min_s:
             raise ConfigError(

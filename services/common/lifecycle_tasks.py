@@ -13,6 +13,9 @@ from services.common.config import Settings
 
 RUN_STEP_TASK = "fulfillment.lifecycle.run_step"
 LIFECYCLE_QUEUE = "fulfillment.lifecycle"
+# A custom message header with the epoch time a step message was published: with its ETA
+# it tells how long the step has been due (services.common.lifecycle_health).
+PUBLISHED_AT_HEADER = "published_at"
 
 # Far above any countdown we use (step delays are seconds), so Redis never redelivers a
 # task that is merely waiting for its ETA (Celery's Redis visibility timeout trap).

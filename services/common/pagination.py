@@ -1,19 +1,24 @@
-"""AIP-158 pagination: page sizes and opaque keyset page tokens."""
+"""AIP-158 pagination: page sizes and opaque, signed keyset page tokens."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import hashlib
+import hmac
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 from services.common.errors import FieldViolation, InvalidArgument
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
+MAX_INT64 = 2**63 - 1
+MIN_SECRET_BYTES = 16
 _MAX_TOKEN_LENGTH = 1024
+# 128 bits of HMAC-SHA256: forging a token takes ~2**128 guesses, each one an RPC.
+_TAG_BYTES = 16
 
 Page = TypeVar("Page")
 Key = TypeVar("Key")
@@ -36,52 +41,105 @@ def _fingerprint(filters: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
-def encode_page_token(kind: str, last_key: list[Any], filters: dict[str, Any] | None = None) -> str:
-    """An opaque token holding the last row's sort key (keyset pagination)."""
-    body = {"k": kind, "v": last_key, "f": _fingerprint(filters or {})}
-    raw = json.dumps(body, separators=(",", ":"), default=str).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+class PageTokens:
+    """Issues and reads page tokens: the last row's sort key (keyset pagination), the
+    listing it belongs to and a fingerprint of its filters, signed with HMAC-SHA256 under
+    the service's secret. A caller can neither forge nor alter a token, and a token from
+    another deployment (another secret) is refused like any altered one.
 
-
-def decode_page_token(
-    token: str,
-    kind: str,
-    filters: dict[str, Any] | None = None,
-    parse: Callable[[list[Any]], Key] | None = None,
-) -> Key | list[Any] | None:
-    """The sort key after which the next page starts, or None for the first page.
-
-    `parse` turns the key into what the caller pages by; a key it cannot read (raises
-    anything) is a token this API never issued, refused like any other altered token
-    rather than left to reach SQL.
+    Layout: base64url(tag || body), tag the first 16 bytes of HMAC-SHA256(secret, body),
+    body compact JSON {"k": kind, "v": key, "f": fingerprint}. Every replica of a service
+    holds the same secret, so any of them reads a token another issued.
     """
-    if not token:
-        return None
-    bad = InvalidArgument(
-        "page_token is not a token this API issued for this request; "
-        "pass the next_page_token from the previous response with the same filters",
-        [FieldViolation("page_token", "unrecognised or altered token")],
-    )
-    if len(token) > _MAX_TOKEN_LENGTH:
-        raise bad
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        body = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise bad from None
-    if (
-        not isinstance(body, dict)
-        or body.get("k") != kind
-        or body.get("f") != _fingerprint(filters or {})
-        or not isinstance(body.get("v"), list)
-    ):
-        raise bad
-    if parse is None:
-        return body["v"]
-    try:
-        return parse(body["v"])
-    except Exception:
-        raise bad from None
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) < MIN_SECRET_BYTES:
+            raise ValueError(f"a page token secret needs at least {MIN_SECRET_BYTES} bytes")
+        self._secret = secret
+
+    def _tag(self, body: bytes) -> bytes:
+        return hmac.new(self._secret, body, hashlib.sha256).digest()[:_TAG_BYTES]
+
+    def encode(self, kind: str, last_key: list[Any], filters: dict[str, Any] | None = None) -> str:
+        body = {"k": kind, "v": last_key, "f": _fingerprint(filters or {})}
+        raw = json.dumps(body, separators=(",", ":"), default=str).encode()
+        return base64.urlsafe_b64encode(self._tag(raw) + raw).decode().rstrip("=")
+
+    def decode(
+        self,
+        token: str,
+        kind: str,
+        filters: dict[str, Any] | None,
+        parse: Callable[[list[Any]], Key],
+    ) -> Key | None:
+        """The sort key after which the next page starts, or None for the first page.
+
+        `parse` checks the type and range of every part of the key and turns it into what
+        the caller pages by; a key it cannot read (raises anything) is refused like an
+        altered token rather than left to reach SQL.
+        """
+        if not token:
+            return None
+        bad = InvalidArgument(
+            "page_token is not a token this API issued for this request; "
+            "pass the next_page_token from the previous response with the same filters",
+            [FieldViolation("page_token", "unrecognised or altered token")],
+        )
+        if len(token) > _MAX_TOKEN_LENGTH:
+            raise bad
+        try:
+            signed = base64.urlsafe_b64decode((token + "=" * (-len(token) % 4)).encode())
+        except (binascii.Error, ValueError):
+            raise bad from None
+        tag, raw = signed[:_TAG_BYTES], signed[_TAG_BYTES:]
+        if not hmac.compare_digest(tag, self._tag(raw)):
+            raise bad
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise bad from None
+        if (
+            not isinstance(body, dict)
+            or body.get("k") != kind
+            or body.get("f") != _fingerprint(filters or {})
+            or not isinstance(body.get("v"), list)
+        ):
+            raise bad
+        try:
+            return parse(body["v"])
+        except Exception:
+            raise bad from None
+
+
+class PageTokenSource:
+    """A service's PageTokens, its secret read once, when first needed."""
+
+    def __init__(self, read_secret: Callable[[], Awaitable[bytes]]) -> None:
+        self._read_secret = read_secret
+        self._tokens: PageTokens | None = None
+
+    @classmethod
+    def fixed(cls, secret: bytes) -> PageTokenSource:
+        tokens = PageTokens(secret)
+
+        async def known() -> bytes:
+            return secret
+
+        source = cls(known)
+        source._tokens = tokens
+        return source
+
+    async def tokens(self) -> PageTokens:
+        if self._tokens is None:
+            self._tokens = PageTokens(await self._read_secret())
+        return self._tokens
+
+
+def int64_key(value: Any, minimum: int = 1) -> int:
+    """A page key part that goes to a bigint column: a JSON integer within int64."""
+    if type(value) is not int or not minimum <= value <= MAX_INT64:
+        raise ValueError(f"not an int64 >= {minimum}: {value!r}")
+    return value
 
 
 def every_page(

@@ -8,6 +8,7 @@ import grpc
 
 from services.common.config import Settings
 from services.common.db import service_pools
+from services.common.page_token_secret import page_token_source
 from services.common.proto.fulfillment.inventory.v1 import (
     inventory_service_pb2,
     inventory_service_pb2_grpc,
@@ -15,6 +16,7 @@ from services.common.proto.fulfillment.inventory.v1 import (
     reservation_service_pb2_grpc,
 )
 from services.common.server import ServiceParts
+from services.inventory.adapters import tables
 from services.inventory.entrypoints.inventory_servicer import InventoryServicer
 from services.inventory.entrypoints.reservation_servicer import ReservationServicer
 from services.inventory.service_layer.unit_of_work import UnitOfWork
@@ -32,6 +34,7 @@ async def build(settings: Settings) -> ServiceParts:
     # PostgreSQL instead of here.
     engine, statements = service_pools(settings.inventory_database_url, settings.db_connections)
     uow = UnitOfWork(engine, statements)
+    page_tokens = page_token_source(settings, engine, tables.page_token_secret)
 
     async def close() -> None:
         await statements.close()
@@ -39,7 +42,7 @@ async def build(settings: Settings) -> ServiceParts:
 
     def register(server: grpc.aio.Server) -> Sequence[str]:
         inventory_service_pb2_grpc.add_InventoryServiceServicer_to_server(
-            InventoryServicer(uow), server
+            InventoryServicer(uow, page_tokens), server
         )
         reservation_service_pb2_grpc.add_ReservationServiceServicer_to_server(
             ReservationServicer(uow), server

@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from celery import Celery
@@ -21,6 +22,7 @@ from services.common.lifecycle_tasks import LIFECYCLE_QUEUE, RUN_STEP_TASK, cele
 from services.common.logs import log_event
 from services.lifecycle_worker.adapters.celery_publisher import CeleryStepPublisher
 from services.lifecycle_worker.adapters.grpc_clients import ServiceClients
+from services.lifecycle_worker.heartbeat import heartbeat_step
 from services.lifecycle_worker.service import RunStep, StepDependencies, StepTiming, advance_order
 
 logger = logging.getLogger("fulfillment.lifecycle.worker")
@@ -61,7 +63,7 @@ class PerProcessDependencies:
             self._built = None
 
 
-def create_worker_app(settings: Settings) -> Celery:
+def create_worker_app(settings: Settings, liveness_file: Path | None = None) -> Celery:
     app = Celery("fulfillment-lifecycle")
     app.conf.update(celery_config(settings))
     app.conf.update(
@@ -70,6 +72,12 @@ def create_worker_app(settings: Settings) -> Celery:
         worker_send_task_events=False,
         task_send_sent_event=False,
         worker_redirect_stdouts=False,
+        # A running step goes on when the broker connection drops; its ack is then lost and
+        # the message comes back (visibility timeout), which an idempotent step absorbs.
+        worker_cancel_long_running_tasks_on_connection_loss=False,
+    )
+    app.steps["consumer"].add(
+        heartbeat_step(settings.redis_url, liveness_file, settings.worker_stall_after_s)
     )
     timing = StepTiming(settings.step_delay_min_s, settings.step_delay_max_s)
     publisher = CeleryStepPublisher(app)

@@ -9,8 +9,11 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import warnings
+from pathlib import Path
 
 from celery import Celery
+from celery.exceptions import CPendingDeprecationWarning
 
 from services.common.config import Settings
 from services.common.lifecycle_tasks import LIFECYCLE_QUEUE
@@ -23,12 +26,17 @@ POOLS = ("prefork", "threads")
 _PER_TASK_LOGGERS = ("celery.worker.strategy", "celery.app.trace")
 
 
-def run_worker(settings: Settings, concurrency: int, pool: str = "prefork") -> int:
+def run_worker(
+    settings: Settings, concurrency: int, pool: str = "prefork", liveness_file: Path | None = None
+) -> int:
     if pool not in POOLS:
         raise ValueError(f"pool must be one of {POOLS}, got {pool!r}")
     for name in _PER_TASK_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
-    app = create_worker_app(settings)
+    # Celery warns at every reconnect that its default (finish running steps rather than
+    # cancel them) will change; that default is our explicit choice (celery_app).
+    warnings.filterwarnings("ignore", category=CPendingDeprecationWarning)
+    app = create_worker_app(settings, liveness_file)
     return run_celery_worker(app, "lifecycle", LIFECYCLE_QUEUE, concurrency, pool, settings.log_level)
 
 

@@ -11,6 +11,7 @@ import grpc
 from services.common.channels import aio_channel
 from services.common.config import Settings
 from services.common.db import service_pools
+from services.common.page_token_secret import page_token_source
 from services.common.proto.fulfillment.orders.v1 import (
     lifecycle_service_pb2,
     lifecycle_service_pb2_grpc,
@@ -18,6 +19,7 @@ from services.common.proto.fulfillment.orders.v1 import (
     orders_service_pb2_grpc,
 )
 from services.common.server import ServiceParts
+from services.orders.adapters import tables
 from services.orders.adapters.change_feed import PostgresChangeFeed
 from services.orders.adapters.inventory_client import InventoryCatalog, ReservationReleaser
 from services.orders.adapters.price_cache import CachedCatalog
@@ -52,6 +54,7 @@ async def build_app(settings: Settings) -> OrdersApp:
     # SQLAlchemy's; the change feed holds one more connection.
     engine, statements = service_pools(settings.orders_database_url, settings.db_connections)
     uow = SqlUnitOfWork(engine, statements)
+    page_tokens = page_token_source(settings, engine, tables.page_token_secret)
     inventory_channel = aio_channel(settings.inventory_addr)
     releaser = ReservationReleaser(inventory_channel, settings.grpc_deadline_s)
     publisher = CeleryStepPublisher(settings)
@@ -68,6 +71,7 @@ async def build_app(settings: Settings) -> OrdersApp:
         retry_stock_releases=retrier.retry_soon,
         first_step_due_in_s=settings.step_delay_max_s + FIRST_STEP_SLACK_S,
         bulk_max_items=settings.bulk_max_items,
+        page_tokens=page_tokens,
     )
     change_feed.start()
     retrier.start()

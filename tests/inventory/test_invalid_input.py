@@ -7,12 +7,17 @@ import json
 import uuid
 
 import grpc
+import psycopg2
 import pytest
 from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2
 
+from services.common.pagination import PageTokens
 from services.common.proto.fulfillment.inventory.v1 import inventory_service_pb2 as pb
 from services.common.proto.fulfillment.inventory.v1 import reservation_service_pb2 as rpb
+from services.inventory.entrypoints.requests import PRODUCTS_PAGE_TOKEN_KIND
 from tests.inventory.calls import details_of, new_order_id, reserve_request, rpc_error
+from tests.raw_grpc import LEAKED_INTERNALS, call_raw, invalid_utf8_request, rpc_methods
 
 MAX_INT64 = 2**63 - 1
 MIN_INT64 = -(2**63)
@@ -52,6 +57,9 @@ def _duplicate_product(pid: int):
 
 
 FORGED_TOKEN = _token({"k": "products", "v": ["x"], "f": "?"})
+# The server's own layout and a valid key, but unsigned: what a client could make up.
+UNSIGNED_TOKEN = _token({"k": "products", "v": [1], "f": ""})
+FOREIGN_TOKEN = PageTokens(b"another deployment's secret").encode(PRODUCTS_PAGE_TOKEN_KIND, [1])
 
 # (case id, build(product_id) -> (stub, method, request), field named in BadRequest)
 BAD_INPUTS = [
@@ -108,6 +116,16 @@ BAD_INPUTS = [
     (
         "forged page_token",
         lambda _: _inventory("ListProducts", pb.ListProductsRequest(page_token=FORGED_TOKEN)),
+        "page_token",
+    ),
+    (
+        "unsigned page_token",
+        lambda _: _inventory("ListProducts", pb.ListProductsRequest(page_token=UNSIGNED_TOKEN)),
+        "page_token",
+    ),
+    (
+        "page_token of another deployment",
+        lambda _: _inventory("ListProducts", pb.ListProductsRequest(page_token=FOREIGN_TOKEN)),
         "page_token",
     ),
     (
@@ -207,3 +225,78 @@ def test_edge_input_never_yields_internal(inventory, reservations, product_id, b
             grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION,
             grpc.StatusCode.INVALID_ARGUMENT,
         }, (error.code(), error.details())
+
+
+@pytest.fixture(scope="module")
+def page_tokens(database_url: str) -> PageTokens:
+    """Signs as the server does: no client can, a test can read the stored secret."""
+    connection = psycopg2.connect(database_url)
+    try:
+        with connection, connection.cursor() as cursor:
+            cursor.execute("SELECT secret FROM inventory.page_token_secret")
+            [(secret,)] = cursor.fetchall()
+    finally:
+        connection.close()
+    return PageTokens(bytes(secret))
+
+
+# Keys no server ever signs; 2**63 once reached PostgreSQL and answered INTERNAL.
+SIGNED_BAD_KEYS = {
+    "id beyond int64": [2**63],
+    "id far beyond int64": [2**80],
+    "id zero": [0],
+    "negative id": [-1],
+    "id a string": ["5"],
+    "id a float": [5.0],
+    "id a bool": [True],
+    "id null": [None],
+    "no id": [],
+    "two ids": [1, 2],
+}
+
+
+@pytest.mark.parametrize("key", list(SIGNED_BAD_KEYS.values()), ids=list(SIGNED_BAD_KEYS))
+def test_a_signed_page_token_with_a_bad_key_is_invalid_argument(inventory, page_tokens, key):
+    token = page_tokens.encode(PRODUCTS_PAGE_TOKEN_KIND, key)
+    error = rpc_error(lambda: inventory.ListProducts(pb.ListProductsRequest(page_token=token)))
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    assert "page_token" in error.details()
+
+
+def test_a_signed_page_token_at_the_largest_id_is_an_empty_last_page(inventory, page_tokens):
+    token = page_tokens.encode(PRODUCTS_PAGE_TOKEN_KIND, [MAX_INT64])
+    page = inventory.ListProducts(pb.ListProductsRequest(page_token=token), timeout=10)
+    assert list(page.products) == [] and page.next_page_token == ""
+
+
+INVENTORY_RPCS = rpc_methods(
+    pb.DESCRIPTOR.services_by_name["InventoryService"],
+    rpb.DESCRIPTOR.services_by_name["ReservationService"],
+)
+UTF8_RPCS = [m for m in INVENTORY_RPCS if invalid_utf8_request(m.input_type) is not None]
+
+
+@pytest.mark.parametrize("method", INVENTORY_RPCS, ids=[m.name for m in INVENTORY_RPCS])
+@pytest.mark.parametrize("body", [b"\x00", b"\x0a\x05ab", b"\xff" * 12], ids=["nul", "truncated", "ff"])
+def test_a_corrupt_request_body_is_invalid_argument_in_plain_words(
+    inventory_channel, method, body
+) -> None:
+    result = call_raw(inventory_channel, method, [body])
+    assert result.code is grpc.StatusCode.INVALID_ARGUMENT, (result.code, result.details)
+    assert "not a valid" in result.details and method.input_type.full_name in result.details
+    assert not LEAKED_INTERNALS.search(result.details), result.details
+    assert result.bad_request() is not None
+
+
+@pytest.mark.parametrize("method", UTF8_RPCS, ids=[m.name for m in UTF8_RPCS])
+def test_invalid_utf8_in_a_string_field_is_invalid_argument(inventory_channel, method) -> None:
+    result = call_raw(inventory_channel, method, [invalid_utf8_request(method.input_type)])
+    assert result.code is grpc.StatusCode.INVALID_ARGUMENT, (result.code, result.details)
+    assert "UTF-8" in result.details
+    assert not LEAKED_INTERNALS.search(result.details), result.details
+
+
+def test_a_corrupt_health_check_is_invalid_argument(inventory_channel) -> None:
+    check = health_pb2.DESCRIPTOR.services_by_name["Health"].methods_by_name["Check"]
+    result = call_raw(inventory_channel, check, [b"\x00"])
+    assert result.code is grpc.StatusCode.INVALID_ARGUMENT, (result.code, result.details)

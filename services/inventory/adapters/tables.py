@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
     ForeignKey,
     Identity,
+    LargeBinary,
     MetaData,
     Numeric,
     PrimaryKeyConstraint,
@@ -16,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -70,4 +73,16 @@ reservation_items = Table(
     Column("quantity", BigInteger, nullable=False),
     PrimaryKeyConstraint("order_id", "product_id"),
     CheckConstraint("quantity > 0", name="quantity_positive"),
+)
+
+# The secret page tokens are signed with (services/common/page_token_secret.py): one row.
+page_token_secret = Table(
+    "page_token_secret",
+    metadata,
+    Column("singleton", Boolean, nullable=False, server_default=true()),
+    Column("secret", LargeBinary, nullable=False),
+    Column("create_time", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("singleton"),
+    CheckConstraint("singleton", name="singleton"),
+    CheckConstraint("length(secret) >= 32", name="length"),
 )

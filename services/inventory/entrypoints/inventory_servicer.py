@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import grpc
 
+from services.common.pagination import PageTokenSource
 from services.common.proto.fulfillment.inventory.v1 import (
     inventory_service_pb2 as inventory_pb2,
 )
@@ -19,8 +20,9 @@ from services.inventory.service_layer.unit_of_work import UnitOfWork
 
 
 class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
-    def __init__(self, uow: UnitOfWork) -> None:
+    def __init__(self, uow: UnitOfWork, page_tokens: PageTokenSource) -> None:
         self._uow = uow
+        self._page_tokens = page_tokens
 
     async def CreateProduct(
         self, request: inventory_pb2.CreateProductRequest, context: grpc.aio.ServicerContext
@@ -37,11 +39,12 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
     async def ListProducts(
         self, request: inventory_pb2.ListProductsRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.ListProductsResponse:
-        page_request = requests.products_page(request)
+        page_tokens = await self._page_tokens.tokens()
+        page_request = requests.products_page(request, page_tokens)
         page = await catalog.list_products(
             self._uow, page_request.after_id, page_request.page_size
         )
-        return responses.products_page(page)
+        return responses.products_page(page, page_tokens)
 
     async def BatchGetProducts(
         self, request: inventory_pb2.BatchGetProductsRequest, context: grpc.aio.ServicerContext

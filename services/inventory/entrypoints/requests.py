@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.common.errors import Validator
-from services.common.pagination import decode_page_token, resolve_page_size
+from services.common.pagination import PageTokens, int64_key, resolve_page_size
 from services.common.proto.fulfillment.inventory.v1 import (
     inventory_service_pb2 as inventory_pb2,
 )
@@ -62,17 +62,19 @@ def stock_delta(request: inventory_pb2.AdjustStockRequest) -> tuple[int, int]:
     return request.product_id, request.delta
 
 
-def products_page(request: inventory_pb2.ListProductsRequest) -> PageRequest:
+def products_page(
+    request: inventory_pb2.ListProductsRequest, page_tokens: PageTokens
+) -> PageRequest:
     page_size = resolve_page_size(request.page_size)
-    after_id = decode_page_token(request.page_token, PRODUCTS_PAGE_TOKEN_KIND, parse=_after_id)
+    after_id = page_tokens.decode(
+        request.page_token, PRODUCTS_PAGE_TOKEN_KIND, None, parse=_after_id
+    )
     return PageRequest(after_id=after_id or 0, page_size=page_size)
 
 
 def _after_id(last_key: list[Any]) -> int:
     (after_id,) = last_key
-    if type(after_id) is not int or after_id <= 0:
-        raise ValueError(f"not a product id: {after_id!r}")
-    return after_id
+    return int64_key(after_id, minimum=1)
 
 
 def reservation_request(

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from services.common.pagination import encode_page_token
+from services.common.pagination import PageTokens
 from services.common.proto.fulfillment.inventory.v1 import (
     inventory_service_pb2 as inventory_pb2,
 )
@@ -34,10 +34,10 @@ def product(value: Product) -> inventory_pb2.Product:
     )
 
 
-def products_page(page: ProductPage) -> inventory_pb2.ListProductsResponse:
+def products_page(page: ProductPage, page_tokens: PageTokens) -> inventory_pb2.ListProductsResponse:
     next_token = (
         "" if page.next_after_id is None
-        else encode_page_token(PRODUCTS_PAGE_TOKEN_KIND, [page.next_after_id])
+        else page_tokens.encode(PRODUCTS_PAGE_TOKEN_KIND, [page.next_after_id])
     )
     return inventory_pb2.ListProductsResponse(
         products=[product(p) for p in page.products], next_page_token=next_token

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 from celery import Celery
 from kombu.exceptions import KombuError, OperationalError
 from redis.exceptions import RedisError
 
-from services.common.lifecycle_tasks import RUN_STEP_TASK
+from services.common.lifecycle_tasks import PUBLISHED_AT_HEADER, RUN_STEP_TASK
 from services.lifecycle_worker.ports import PublishFailed
 
 
@@ -24,6 +26,7 @@ class CeleryStepPublisher:
                 args=[order_id, status],
                 kwargs={"note": note} if note else None,
                 countdown=delay_s if delay_s > 0 else None,
+                headers={PUBLISHED_AT_HEADER: time.time()},
             )
         except (OperationalError, KombuError, RedisError, OSError) as exc:
             raise PublishFailed(f"cannot enqueue step {status} of {order_id}: {exc}") from exc

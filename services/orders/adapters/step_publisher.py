@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -21,7 +22,12 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from services.common.config import Settings
-from services.common.lifecycle_tasks import LIFECYCLE_QUEUE, RUN_STEP_TASK, make_sender
+from services.common.lifecycle_tasks import (
+    LIFECYCLE_QUEUE,
+    PUBLISHED_AT_HEADER,
+    RUN_STEP_TASK,
+    make_sender,
+)
 from services.common.logs import log_event
 from services.orders.domain.lifecycle import FIRST_STATUS
 
@@ -58,9 +64,13 @@ class CeleryStepPublisher:
 
     def _message(self, order_id: str, status: str) -> str:
         """One task message exactly as `send_task` would put it on the Redis list."""
-        return self.task_message(order_id, status, str(uuid.uuid4()), str(uuid.uuid4()))
+        return self.task_message(
+            order_id, status, str(uuid.uuid4()), str(uuid.uuid4()), published_at=time.time()
+        )
 
-    def task_message(self, order_id: str, status: str, task_id: str, delivery_tag: str) -> str:
+    def task_message(
+        self, order_id: str, status: str, task_id: str, delivery_tag: str, published_at: float
+    ) -> str:
         # Celery's headers and properties differ between two step tasks only in the task id
         # and the arguments, so they are built once (as_task_v2 is most of the cost of a
         # message) and copied with those fields replaced.
@@ -79,6 +89,7 @@ class CeleryStepPublisher:
                 "content-type": "application/json",
                 "headers": {
                     **headers, "id": task_id, "root_id": task_id, "argsrepr": repr(args),
+                    PUBLISHED_AT_HEADER: published_at,
                 },
                 "properties": {
                     **properties,

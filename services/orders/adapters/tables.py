@@ -8,6 +8,7 @@ from sqlalchemy import (
     Column,
     ForeignKey,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     SmallInteger,
@@ -57,4 +58,13 @@ order_history = Table(
     Column("time", TIMESTAMP(timezone=True), nullable=False),
     Column("note", Text, nullable=False),
     Column("next_step_due_time", TIMESTAMP(timezone=True)),
+)
+
+# The secret page tokens are signed with (services/common/page_token_secret.py): one row.
+page_token_secret = Table(
+    "page_token_secret",
+    metadata,
+    Column("singleton", Boolean, primary_key=True),
+    Column("secret", LargeBinary, nullable=False),
+    Column("create_time", TIMESTAMP(timezone=True), nullable=False),
 )

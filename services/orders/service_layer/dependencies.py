@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from services.common.pagination import PageTokenSource
 from services.orders.service_layer.ports import (
     OrderChangeFeed,
     ProductCatalog,
@@ -30,4 +31,5 @@ class OrderServiceDeps:
     retry_stock_releases: Callable[[], None]
     first_step_due_in_s: float
     bulk_max_items: int
+    page_tokens: PageTokenSource
     bulk_batch_size: int = BULK_BATCH_SIZE

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from services.common.pagination import decode_page_token, encode_page_token, resolve_page_size
+from services.common.pagination import PageTokens, resolve_page_size
 from services.orders.domain.errors import OrderNotFound
 from services.orders.domain.model import HistoryEntry, Order, OrderFilters, PageKey
 from services.orders.service_layer.dependencies import OrderServiceDeps
@@ -36,7 +36,8 @@ async def list_orders(
     """Newest first. Keyset pagination on (create_time, order_id): an order created while a
     caller pages sorts before the pages already read, so no order is skipped or repeated."""
     limit = resolve_page_size(page_size)
-    after = _page_key(page_token, filters)
+    page_tokens = await deps.page_tokens.tokens()
+    after = _page_key(page_tokens, page_token, filters)
     # One row more than the page tells whether another page exists without a count. Read
     # without BEGIN/COMMIT like every read here: the rows come from one statement and an
     # order's items never change after it is created.
@@ -47,7 +48,7 @@ async def list_orders(
     next_token = ""
     if len(rows) > limit:
         last = orders[-1]
-        next_token = encode_page_token(
+        next_token = page_tokens.encode(
             ORDERS_PAGE_TOKEN_KIND,
             [last.create_time.isoformat(), str(last.order_id)],
             filters.as_token_filters(),
@@ -64,14 +65,16 @@ async def order_history(order_id: uuid.UUID, deps: OrderServiceDeps) -> list[His
     return entries
 
 
-def _page_key(page_token: str, filters: OrderFilters) -> PageKey | None:
-    return decode_page_token(
+def _page_key(page_tokens: PageTokens, page_token: str, filters: OrderFilters) -> PageKey | None:
+    return page_tokens.decode(
         page_token, ORDERS_PAGE_TOKEN_KIND, filters.as_token_filters(), parse=_parse_page_key
     )
 
 
 def _parse_page_key(last_key: list[Any]) -> PageKey:
     create_time_text, order_id_text = last_key
+    if type(create_time_text) is not str or type(order_id_text) is not str:
+        raise ValueError("a page key is two strings")
     create_time = datetime.fromisoformat(create_time_text)
     if create_time.tzinfo is None:
         raise ValueError("naive time")

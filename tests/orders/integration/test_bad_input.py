@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import grpc
 import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from services.common.pagination import encode_page_token
+from services.common.pagination import PageTokens
 from services.common.proto.fulfillment.orders.v1 import lifecycle_service_pb2 as lifecycle_pb2
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
 from services.orders.service_layer.queries import ORDERS_PAGE_TOKEN_KIND, OrderFilters
-from tests.orders.integration.clients import Clients, Status, order_request, unique_name
+from tests.orders.integration.clients import Clients, Status, order_request, sql, unique_name
+from tests.raw_grpc import LEAKED_INTERNALS, call_raw, invalid_utf8_request, rpc_methods
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
@@ -112,10 +115,17 @@ def foreign_page_token(c, _p, _ids):
     )
 
 
-# Well-formed and signed for no filters, but its order id is a number: a token nobody
-# issued, which must be refused like any other altered token.
-NUMBER_FOR_ORDER_ID_TOKEN = encode_page_token(
-    ORDERS_PAGE_TOKEN_KIND, ["2026-01-01T00:00:00+00:00", 5], OrderFilters().as_token_filters()
+# A token in the layout the server issues, but unsigned: what a client that read one
+# could make up.
+UNSIGNED_PAGE_TOKEN = base64.urlsafe_b64encode(
+    json.dumps(
+        {"k": ORDERS_PAGE_TOKEN_KIND, "v": ["2026-01-01T00:00:00+00:00", UNKNOWN_ID], "f": ""}
+    ).encode()
+).decode().rstrip("=")
+# Signed, but under another deployment's secret.
+FOREIGN_PAGE_TOKEN = PageTokens(b"another deployment's secret").encode(
+    ORDERS_PAGE_TOKEN_KIND, ["2026-01-01T00:00:00+00:00", UNKNOWN_ID],
+    OrderFilters().as_token_filters(),
 )
 
 CASES: dict[str, tuple[Callable, grpc.StatusCode, str]] = {
@@ -140,8 +150,11 @@ CASES: dict[str, tuple[Callable, grpc.StatusCode, str]] = {
     "list: negative page_size": (list_orders(page_size=-1), INVALID, "page_size"),
     "list: garbage page_token": (list_orders(page_token="not-a-token"), INVALID, "page_token"),
     "list: token from other filters": (foreign_page_token, INVALID, "page_token"),
-    "list: altered page_token": (
-        list_orders(page_token=NUMBER_FOR_ORDER_ID_TOKEN), INVALID, "page_token",
+    "list: unsigned page_token": (
+        list_orders(page_token=UNSIGNED_PAGE_TOKEN), INVALID, "page_token",
+    ),
+    "list: page_token of another deployment": (
+        list_orders(page_token=FOREIGN_PAGE_TOKEN), INVALID, "page_token",
     ),
     "list: NUL in customer_name": (list_orders(customer_name="A\x00da"), INVALID, "customer_name"),
     "list: unknown status": (list_orders(status=99), INVALID, "status"),
@@ -192,3 +205,86 @@ def test_bad_input_gets_a_precise_readable_status(
         violations = error_details_pb2.BadRequest()
         assert any(d.Unpack(violations) for d in status.details)
         assert violations.field_violations
+
+
+@pytest.fixture(scope="module")
+def page_tokens(database_url: str) -> PageTokens:
+    """Signs as the server does: no client can, a test can read the stored secret."""
+    [(secret,)] = sql(database_url, "SELECT secret FROM orders.page_token_secret")
+    return PageTokens(bytes(secret))
+
+
+# Keys no server ever signs: each part of the key of the wrong type or out of range.
+SIGNED_BAD_KEYS = {
+    "order id a number": ["2026-01-01T00:00:00+00:00", 5],
+    "order id not a uuid": ["2026-01-01T00:00:00+00:00", "order-1"],
+    "time a number": [1767225600, UNKNOWN_ID],
+    "time without zone": ["2026-01-01T00:00:00", UNKNOWN_ID],
+    "time beyond year 9999": ["10000-01-01T00:00:00+00:00", UNKNOWN_ID],
+    "time not a time": ["yesterday", UNKNOWN_ID],
+    "one part": [UNKNOWN_ID],
+    "three parts": ["2026-01-01T00:00:00+00:00", UNKNOWN_ID, 1],
+    "nested": [["2026-01-01T00:00:00+00:00"], {"id": UNKNOWN_ID}],
+}
+
+
+@pytest.mark.parametrize("key", list(SIGNED_BAD_KEYS.values()), ids=list(SIGNED_BAD_KEYS))
+def test_a_signed_page_token_with_a_bad_key_is_invalid_argument(clients, page_tokens, key):
+    token = page_tokens.encode(ORDERS_PAGE_TOKEN_KIND, key, OrderFilters().as_token_filters())
+    with pytest.raises(grpc.RpcError) as failure:
+        clients.orders.ListOrders(orders_pb2.ListOrdersRequest(page_token=token), timeout=30)
+    assert failure.value.code() == INVALID, failure.value.details()
+    assert "page_token" in failure.value.details()
+
+
+@pytest.fixture(scope="module")
+def orders_channel(orders_server) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(orders_server.addr) as channel:
+        yield channel
+
+
+ORDERS_RPCS = rpc_methods(
+    orders_pb2.DESCRIPTOR.services_by_name["OrderService"],
+    lifecycle_pb2.DESCRIPTOR.services_by_name["OrderLifecycleService"],
+)
+UTF8_RPCS = [m for m in ORDERS_RPCS if invalid_utf8_request(m.input_type) is not None]
+
+
+@pytest.mark.parametrize("method", ORDERS_RPCS, ids=[m.name for m in ORDERS_RPCS])
+@pytest.mark.parametrize("body", [b"\x00", b"\x0a\x05ab", b"\xff" * 12], ids=["nul", "truncated", "ff"])
+def test_a_corrupt_request_body_is_invalid_argument_in_plain_words(orders_channel, method, body):
+    result = call_raw(orders_channel, method, [body])
+    assert result.code == INVALID, (result.code, result.details)
+    assert "not a valid" in result.details and method.input_type.full_name in result.details
+    assert not LEAKED_INTERNALS.search(result.details), result.details
+    assert result.bad_request() is not None
+
+
+@pytest.mark.parametrize("method", UTF8_RPCS, ids=[m.name for m in UTF8_RPCS])
+def test_invalid_utf8_in_a_string_field_is_invalid_argument(orders_channel, method):
+    result = call_raw(orders_channel, method, [invalid_utf8_request(method.input_type)])
+    assert result.code == INVALID, (result.code, result.details)
+    assert "UTF-8" in result.details
+    assert not LEAKED_INTERNALS.search(result.details), result.details
+
+
+def test_a_corrupt_message_mid_bulk_ends_the_stream_after_answering_those_before(
+    clients, orders_channel, product
+):
+    """The messages before the corrupt one are created and answered; the corrupt one and
+    every message after it are not read, and the stream ends INVALID_ARGUMENT naming the
+    corrupt message's index."""
+    name = unique_name("bulk-corrupt")
+    valid = [order_request(name, [(product, 1)]).SerializeToString() for _ in range(3)]
+    bulk = orders_pb2.DESCRIPTOR.services_by_name["OrderService"].methods_by_name[
+        "BulkCreateOrders"
+    ]
+    result = call_raw(orders_channel, bulk, [valid[0], valid[1], b"\x00", valid[2]])
+    assert result.code == INVALID, (result.code, result.details)
+    assert "request stream message 2 (0-based)" in result.details
+    assert not LEAKED_INTERNALS.search(result.details), result.details
+    answered = [orders_pb2.BulkCreateOrderResult.FromString(raw) for raw in result.responses]
+    assert [r.index for r in answered] == [0, 1]
+    assert all(r.status.code == 0 and r.order.order_id for r in answered)
+    listed = clients.orders.ListOrders(orders_pb2.ListOrdersRequest(customer_name=name), timeout=30)
+    assert sorted(o.order_id for o in listed.orders) == sorted(r.order.order_id for r in answered)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
 
+from services.common.pagination import PageTokenSource
 from services.orders.domain.errors import InventoryUnavailable
 from services.orders.domain.lifecycle import NON_TERMINAL, OrderStatus
 from services.orders.domain.model import (
@@ -285,6 +286,7 @@ class FakeSystem:
             retry_stock_releases=self._count_retry,
             first_step_due_in_s=1.0,
             bulk_max_items=self.bulk_max_items,
+            page_tokens=PageTokenSource.fixed(b"fake page token secret"),
             bulk_batch_size=self.bulk_batch_size,
         )
 
