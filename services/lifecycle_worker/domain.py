@@ -95,7 +95,9 @@ def shortfall_note(shortfalls: Iterable[Shortfall]) -> str:
     return "insufficient stock: " + "; ".join(parts)
 
 
-def redrive_note(attempt: int, retries: int) -> str:
+def redrive_note(attempt: int, retries: int, postponed_because: str = "") -> str:
+    if postponed_because:
+        return f"re-drive attempt {attempt}; failing postponed: {postponed_because}"
     return f"re-drive attempt {attempt} of {retries}"
 
 
@@ -108,10 +110,12 @@ def stale_failure_note(status: str, redrives: int) -> str:
 class Redrive:
     attempt: int
     retries: int
+    # Why an order that has used up its re-drives is re-driven again instead of failed.
+    postponed_because: str = ""
 
     @property
     def note(self) -> str:
-        return redrive_note(self.attempt, self.retries)
+        return redrive_note(self.attempt, self.retries, self.postponed_because)
 
 
 @dataclass(frozen=True)
@@ -122,10 +126,14 @@ class FailStale:
         return stale_failure_note(status, self.redrives)
 
 
-def decide_stale(stale_claims: int, retries: int) -> Redrive | FailStale:
-    """A stale step is re-driven `retries` times; the claim after that fails the order."""
+def decide_stale(stale_claims: int, retries: int, cannot_fail_because: str = "") -> Redrive | FailStale:
+    """A stale step is re-driven `retries` times; the claim after that fails the order,
+    unless something outside the order explains why its step did not run
+    (`cannot_fail_because`), in which case it is re-driven again."""
     if stale_claims <= retries:
         return Redrive(attempt=stale_claims, retries=retries)
+    if cannot_fail_because:
+        return Redrive(stale_claims, retries, postponed_because=cannot_fail_because)
     # More claims than retries + 1 means an earlier attempt to fail it did not finish;
     # the order was still re-driven only `retries` times.
     return FailStale(redrives=min(stale_claims - 1, retries))

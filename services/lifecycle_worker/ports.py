@@ -85,6 +85,9 @@ class ReservationsGateway(Protocol):
 
     def release_stock(self, order_id: str) -> tuple[OrderItem, ...]: ...
 
+    def is_serving(self) -> bool:
+        """The inventory answers its health check as SERVING."""
+
 
 class StepPublisher(Protocol):
     def publish_step(

@@ -16,6 +16,7 @@ from services.common.lifecycle_tasks import make_sender
 from services.common.logs import log_event
 from services.lifecycle_worker.adapters.celery_publisher import CeleryStepPublisher
 from services.lifecycle_worker.adapters.grpc_clients import ServiceClients
+from services.stale_monitor.lifecycle_probe import RedisLifecycleProbe
 from services.stale_monitor.service import MonitorDependencies, SweepPolicy, sweep_stale_orders
 
 logger = logging.getLogger("fulfillment.monitor")
@@ -48,7 +49,10 @@ def run_monitor(settings: Settings, stop: StopRequest | None = None) -> int:
     policy = SweepPolicy.from_settings(settings)
     clients = ServiceClients.connect(settings)
     sender = make_sender(settings)
-    deps = MonitorDependencies(clients.orders, clients.reservations, CeleryStepPublisher(sender))
+    probe = RedisLifecycleProbe(settings.redis_url)
+    deps = MonitorDependencies(
+        clients.orders, clients.reservations, CeleryStepPublisher(sender), probe
+    )
     log_event(
         logger, "monitor_started", sweep_interval_s=settings.sweep_interval_s,
         stale_after_s=policy.stale_after_s, lease_s=policy.lease_s, retries=policy.retries,
@@ -65,5 +69,6 @@ def run_monitor(settings: Settings, stop: StopRequest | None = None) -> int:
     finally:
         clients.close()
         sender.close()
+        probe.close()
     log_event(logger, "monitor_stopped")
     return 0

@@ -1,5 +1,17 @@
 """sweep_stale_orders: claim overdue orders and re-drive their step or fail them.
 
+A late step is not a lost one. Each sweep first reads the lifecycle's lag (how long a due
+step now waits before a worker starts it: services.common.lifecycle_health) and claims
+only orders overdue by more than FULFILLMENT_STALE_AFTER_S plus that lag; a re-driven
+step gets the lag on top of its lease, so while it waits in the queue its order is not
+claimed again (at most one re-drive per order is outstanding, and re-drives never add
+more to the queue than the orders actually late). With no worker alive and consuming, or
+the broker unreadable, nothing is claimed: the orders wait, and the sweep says so.
+
+An order is failed as stale only after its re-drives were given that time and did not
+move it, and never while the inventory is not serving (the step would have failed for
+that reason, not because it was lost): then it is re-driven again instead.
+
 Concurrent monitors are safe because ClaimStaleOrders locks with FOR UPDATE SKIP LOCKED
 and pushes each claimed order's due time forward by the lease in the same transaction:
 an order is handed to exactly one sweep, and is not due again before lease + stale_after.
@@ -7,12 +19,16 @@ an order is handed to exactly one sweep, and is not due again before lease + sta
 
 from __future__ import annotations
 
+import enum
 import logging
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from services.common.config import Settings
+from services.common.lifecycle_health import LifecycleLag
 from services.common.logs import log_event
 from services.lifecycle_worker import domain
 from services.lifecycle_worker.ports import (
@@ -28,6 +44,8 @@ from services.lifecycle_worker.ports import (
 logger = logging.getLogger("fulfillment.monitor")
 
 BATCH_LIMIT = 100
+# Claimed orders handled at once (each is one or two gRPC calls).
+HANDLERS = 8
 # Bounds one sweep even if every batch comes back full, so a stop request is seen.
 MAX_BATCHES_PER_SWEEP = 100
 
@@ -51,6 +69,13 @@ class SweepPolicy:
         )
 
 
+class StaleOutcome(enum.Enum):
+    REDRIVEN = "redriven"
+    FAILED = "failed"
+    MOVED_ON = "moved_on"
+    ERROR = "errors"
+
+
 @dataclass
 class SweepReport:
     claimed: int = 0
@@ -58,6 +83,24 @@ class SweepReport:
     failed: int = 0
     moved_on: int = 0
     errors: int = 0
+    lag_s: float = 0.0
+    # Why nothing was claimed, when the lifecycle could not be judged.
+    skipped: str = ""
+
+    def count(self, outcome: StaleOutcome) -> None:
+        setattr(self, outcome.value, getattr(self, outcome.value) + 1)
+
+    def fields(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+class LifecycleUnreadable(Exception):
+    """The broker cannot be read, so the lifecycle's lag is unknown."""
+
+
+class LifecycleProbe(Protocol):
+    def read(self) -> LifecycleLag:
+        """The lifecycle's lag and live workers now; raises LifecycleUnreadable."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +108,7 @@ class MonitorDependencies:
     orders: OrdersGateway
     reservations: ReservationsGateway
     publisher: StepPublisher
+    lifecycle: LifecycleProbe
 
 
 def sweep_stale_orders(
@@ -74,44 +118,80 @@ def sweep_stale_orders(
 ) -> SweepReport:
     """Claim batches until one comes back short; every claimed order is handled."""
     report = SweepReport()
-    for _ in range(policy.max_batches):
-        batch = deps.orders.claim_stale_orders(
-            policy.batch_limit, policy.stale_after_s, policy.lease_s
+    try:
+        lifecycle = deps.lifecycle.read()
+    except LifecycleUnreadable as exc:
+        report.skipped = "broker_unreadable"
+        log_event(logger, "sweep_skipped", logging.WARNING, reason=report.skipped, error=str(exc))
+        return report
+    report.lag_s = round(lifecycle.lag_s, 3)
+    if lifecycle.stalled:
+        report.skipped = "no_live_worker"
+        log_event(
+            logger, "lifecycle_stalled", logging.WARNING, queue_length=lifecycle.queue_length,
+            detail="no worker is alive and consuming; orders wait, none is re-driven or failed",
         )
-        report.claimed += len(batch)
-        for stale in batch:
-            handle_stale_order(stale, deps, policy, report)
-        if len(batch) < policy.batch_limit or should_stop():
-            break
+        return report
+    failing = FailingGate(deps.reservations)
+    # Claimed orders are handled side by side: a claim is a lease, and a batch handled
+    # one order after the other could outlast it, letting another monitor claim (and
+    # re-drive) an order a second time.
+    with ThreadPoolExecutor(HANDLERS, thread_name_prefix="stale") as handlers:
+        for _ in range(policy.max_batches):
+            batch = deps.orders.claim_stale_orders(
+                policy.batch_limit,
+                policy.stale_after_s + lifecycle.lag_s,
+                policy.lease_s + lifecycle.lag_s,
+            )
+            report.claimed += len(batch)
+            for outcome in handlers.map(
+                lambda stale: handle_stale_order(stale, deps, policy, failing), batch
+            ):
+                report.count(outcome)
+            if len(batch) < policy.batch_limit or should_stop():
+                break
     if report.claimed:
-        log_event(logger, "sweep", **vars(report))
+        log_event(logger, "sweep", **report.fields())
     return report
 
 
+class FailingGate:
+    """Whether stale orders may be failed in this sweep: asked of the inventory once, and
+    only when some order has used up its re-drives."""
+
+    def __init__(self, reservations: ReservationsGateway) -> None:
+        self._reservations = reservations
+        self._lock = threading.Lock()
+        self._reason: str | None = None
+
+    def cannot_fail_because(self) -> str:
+        with self._lock:
+            if self._reason is None:
+                self._reason = "" if self._reservations.is_serving() else "inventory not serving"
+            return self._reason
+
+
 def handle_stale_order(
-    stale: StaleOrder, deps: MonitorDependencies, policy: SweepPolicy, report: SweepReport
-) -> None:
+    stale: StaleOrder, deps: MonitorDependencies, policy: SweepPolicy, failing: FailingGate
+) -> StaleOutcome:
     order = stale.order
-    decision = domain.decide_stale(stale.stale_claims, policy.retries)
     try:
+        cannot_fail = failing.cannot_fail_because() if stale.stale_claims > policy.retries else ""
+        decision = domain.decide_stale(stale.stale_claims, policy.retries, cannot_fail)
         if isinstance(decision, domain.Redrive):
-            _redrive(order, decision, deps, report)
-        else:
-            _fail(order, decision, deps, report)
+            return _redrive(order, decision, deps)
+        return _fail(order, decision, deps)
     except Exception as exc:  # one order's trouble must not end the sweep for the others
-        report.errors += 1
         log_event(
             logger, "stale_error", logging.WARNING,
             order_id=order.order_id, status=order.status, error=f"{type(exc).__name__}: {exc}",
         )
+        return StaleOutcome.ERROR
 
 
 def _redrive(
-    order: domain.OrderSnapshot,
-    decision: domain.Redrive,
-    deps: MonitorDependencies,
-    report: SweepReport,
-) -> None:
+    order: domain.OrderSnapshot, decision: domain.Redrive, deps: MonitorDependencies
+) -> StaleOutcome:
     fields: dict[str, Any] = {
         "order_id": order.order_id, "step": order.status,
         "attempt": decision.attempt, "retries": decision.retries, "note": decision.note,
@@ -119,42 +199,37 @@ def _redrive(
     try:
         deps.publisher.publish_step(order.order_id, order.status, note=decision.note)
     except PublishFailed as exc:
-        report.errors += 1
         log_event(
             logger, "stale_redrive", logging.WARNING, outcome="publish_failed",
             error=str(exc), **fields,
         )
-        return
-    report.redriven += 1
+        return StaleOutcome.ERROR
     log_event(logger, "stale_redrive", outcome="published", **fields)
+    return StaleOutcome.REDRIVEN
 
 
 def _fail(
-    order: domain.OrderSnapshot,
-    decision: domain.FailStale,
-    deps: MonitorDependencies,
-    report: SweepReport,
-) -> None:
+    order: domain.OrderSnapshot, decision: domain.FailStale, deps: MonitorDependencies
+) -> StaleOutcome:
     note = decision.note(order.status)
     fields: dict[str, Any] = {"order_id": order.order_id, "step": order.status, "note": note}
     try:
         result = deps.orders.advance_order(order.order_id, order.status, domain.FAILED, note, 0.0)
     except (IllegalTransition, OrderNotFound) as exc:
         # The step went ahead after all (or the order was canceled) since the claim.
-        report.moved_on += 1
         current = getattr(exc, "current", "")
         log_event(logger, "stale_fail", outcome="moved_on", current=current, **fields)
-        return
-    if result.order.status != domain.FAILED:
-        report.moved_on += 1
+        return StaleOutcome.MOVED_ON
+    if not result.applied:
+        # Moved on, or failed by someone else meanwhile (who also released its stock).
         log_event(logger, "stale_fail", outcome="moved_on", current=result.order.status, **fields)
-        return
+        return StaleOutcome.MOVED_ON
     # Only after the order is FAILED: releasing first could strand a step that still
     # advances the order, leaving a shipped order that holds no stock.
     released = deps.reservations.release_stock(order.order_id)
-    report.failed += 1
     log_event(
-        logger, "stale_fail", outcome="failed", applied=result.applied,
+        logger, "stale_fail", outcome="failed",
         released=[{"product_id": i.product_id, "quantity": i.quantity} for i in released],
         **fields,
     )
+    return StaleOutcome.FAILED

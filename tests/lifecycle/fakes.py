@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from services.common.lifecycle_health import LifecycleLag
 from services.lifecycle_worker import domain
 from services.lifecycle_worker.domain import OrderItem, OrderSnapshot, Shortfall
 from services.lifecycle_worker.ports import (
@@ -90,6 +91,7 @@ class FakeReservations:
     released: set[str] = field(default_factory=set)
     reserve_calls: int = 0
     on_reserve: Callable[[str], None] | None = None
+    serving: bool = True
 
     def reserve_stock(self, order_id: str, items: Sequence[OrderItem]) -> None:
         self.reserve_calls += 1
@@ -108,6 +110,9 @@ class FakeReservations:
             self.held[order_id] = tuple(items)
         if self.on_reserve is not None:
             self.on_reserve(order_id)
+
+    def is_serving(self) -> bool:
+        return self.serving
 
     def release_stock(self, order_id: str) -> tuple[OrderItem, ...]:
         self.released.add(order_id)
@@ -128,3 +133,18 @@ class FakePublisher:
         if self.broken:
             raise PublishFailed("broker down")
         self.published.append((order_id, status, delay_s, note))
+
+
+@dataclass
+class FakeLifecycle:
+    """The lifecycle's lag as the monitor reads it: one live worker and no lag unless set."""
+
+    lag: LifecycleLag = field(default_factory=lambda: LifecycleLag(live_workers=1, queue_length=0, lag_s=0.0))
+    unreadable: bool = False
+
+    def read(self) -> LifecycleLag:
+        from services.stale_monitor.service import LifecycleUnreadable
+
+        if self.unreadable:
+            raise LifecycleUnreadable("broker down")
+        return self.lag

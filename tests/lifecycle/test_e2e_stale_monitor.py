@@ -1,5 +1,10 @@
-"""End-to-end: with no worker running, two monitors re-drive stale orders then fail them,
-releasing their stock, and never handle one order twice."""
+"""End-to-end: two monitors re-drive stale orders, then fail them and release their stock,
+and never handle one order twice; with no worker alive they fail nothing.
+
+A step is lost for good here when a worker takes it but cannot run it: the "broken"
+worker dials the inventory's port for the orders service, so every call it makes to the
+orders service answers UNIMPLEMENTED and its step tasks fail. It is alive and consuming,
+so the re-drives are taken and demonstrably do not help."""
 
 from __future__ import annotations
 
@@ -72,6 +77,12 @@ def assert_redriven_then_failed_once(monitors: Monitors, order_ids: set[str]) ->
     assert failures == Counter({o: 1 for o in order_ids}), "an order was failed twice"
 
 
+def start_broken_worker(services: Services) -> Process:
+    return services.start_worker(
+        concurrency=2, ORDERS_ADDR=services.env["INVENTORY_ADDR"], **SLOW_STEPS
+    )
+
+
 def test_stale_orders_are_redriven_then_failed_with_stock_released(
     monitors: Monitors, redis_url: str
 ) -> None:
@@ -88,7 +99,11 @@ def test_stale_orders_are_redriven_then_failed_with_stock_released(
 
     kill_group(worker)  # its countdown tasks die with it: the orders are stranded
     worker.stop()
-    orders = services.wait_all_terminal(who, 6, timeout=90)
+    broken = start_broken_worker(services)
+    try:
+        orders = services.wait_all_terminal(who, 6, timeout=90)
+    finally:
+        broken.stop()
 
     for order in orders:
         assert order.status == Status.FAILED
@@ -103,14 +118,43 @@ def test_stale_orders_are_redriven_then_failed_with_stock_released(
 def test_two_monitors_never_handle_an_order_twice(monitors: Monitors) -> None:
     services = monitors.services
     product = services.create_product(stock=100)
-    who = f"unqueued-{uuid.uuid4().hex[:8]}"
+    who = f"unrunnable-{uuid.uuid4().hex[:8]}"
 
-    # No worker runs: every first step is lost, as if the broker had been down at create.
-    order_ids = set(services.place_orders(who, [[(product, 1)]] * 60))
-    orders = services.wait_all_terminal(who, 60, timeout=90)
+    # Every step is taken and lost, the first ones and every re-drive.
+    broken = start_broken_worker(services)
+    try:
+        order_ids = set(services.place_orders(who, [[(product, 1)]] * 60))
+        orders = services.wait_all_terminal(who, 60, timeout=90)
+    finally:
+        broken.stop()
 
     assert {o.status for o in orders} == {Status.FAILED}
     for order in orders:
         assert status_path(services.history(order.order_id)) == ["PENDING", "FAILED"]
     assert services.stock(product) == 100
     assert_redriven_then_failed_once(monitors, order_ids)
+
+
+def test_with_no_worker_alive_monitors_fail_nothing_and_the_orders_wait(
+    monitors: Monitors, redis_url: str
+) -> None:
+    services = monitors.services
+    product = services.create_product(stock=100)
+    who = f"waiting-{uuid.uuid4().hex[:8]}"
+    order_ids = set(services.place_orders(who, [[(product, 1)]] * 20))
+
+    # Many stale windows pass with no worker: nothing is re-driven, nothing failed.
+    wait_until(
+        lambda: len(log_events(*monitors.monitors, event="lifecycle_stalled")) >= 10,
+        timeout=30, what="the monitors to report the stalled lifecycle a few times",
+    )
+    assert {o.status for o in services.orders_of(who)} == {Status.PENDING}
+    assert monitors.handled(order_ids) == (Counter(), Counter())
+
+    worker = services.start_worker(concurrency=2)
+    try:
+        orders = services.wait_all_terminal(who, 20, timeout=90)
+    finally:
+        worker.stop()
+    assert {o.status for o in orders} == {Status.DELIVERED}
+    assert monitors.handled(order_ids) == (Counter(), Counter())

@@ -387,6 +387,13 @@ def test_stale_step_is_redriven_retries_times_then_failed(
     assert domain.decide_stale(claims, retries) == decision
 
 
+def test_a_used_up_order_is_redriven_again_while_something_else_explains_its_lost_step() -> None:
+    assert domain.decide_stale(3, 2, "inventory not serving") == domain.Redrive(
+        3, 2, postponed_because="inventory not serving"
+    )
+    assert domain.decide_stale(2, 2, "inventory not serving") == domain.Redrive(2, 2)
+
+
 def test_stale_failure_note_names_the_step_and_the_redrives() -> None:
     assert domain.FailStale(2).note("PACKAGING") == "stale: step PACKAGING overdue after 2 re-drives"
     assert domain.Redrive(1, 2).note == "re-drive attempt 1 of 2"

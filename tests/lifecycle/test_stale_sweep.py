@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from services.common.lifecycle_health import LifecycleLag
 from services.lifecycle_worker.domain import OrderItem
 from services.lifecycle_worker.ports import StaleOrder
 from services.stale_monitor.service import MonitorDependencies, SweepPolicy, sweep_stale_orders
-from tests.lifecycle.fakes import FakeOrders, FakePublisher, FakeReservations
+from tests.lifecycle.fakes import FakeLifecycle, FakeOrders, FakePublisher, FakeReservations
 
 POLICY = SweepPolicy(stale_after_s=60.0, lease_s=4.0, retries=2, batch_limit=3)
 
@@ -28,10 +29,16 @@ def publisher() -> FakePublisher:
 
 
 @pytest.fixture
+def lifecycle() -> FakeLifecycle:
+    return FakeLifecycle()
+
+
+@pytest.fixture
 def deps(
-    orders: FakeOrders, reservations: FakeReservations, publisher: FakePublisher
+    orders: FakeOrders, reservations: FakeReservations, publisher: FakePublisher,
+    lifecycle: FakeLifecycle,
 ) -> MonitorDependencies:
-    return MonitorDependencies(orders, reservations, publisher)
+    return MonitorDependencies(orders, reservations, publisher, lifecycle)
 
 
 def claim(orders: FakeOrders, order_id: str, claims: int) -> StaleOrder:
@@ -146,6 +153,65 @@ def test_broker_down_is_counted_and_the_sweep_goes_on(
     assert orders.status("o2") == "FAILED"
 
 
+def test_a_backlog_is_not_staleness_the_lag_widens_the_claim_and_the_lease(
+    deps: MonitorDependencies, orders: FakeOrders, lifecycle: FakeLifecycle
+) -> None:
+    lifecycle.lag = LifecycleLag(live_workers=1, queue_length=9000, lag_s=120.0)
+
+    sweep_stale_orders(deps, POLICY)
+
+    assert orders.claims == [(3, 60.0 + 120.0, 4.0 + 120.0)]
+
+
+def test_with_no_live_worker_nothing_is_claimed_redriven_or_failed(
+    deps: MonitorDependencies, orders: FakeOrders, lifecycle: FakeLifecycle,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    orders.add("o1", [OrderItem(7, 1)])
+    orders.stale_batches = [[claim(orders, "o1", 3)]]
+    lifecycle.lag = LifecycleLag(live_workers=0, queue_length=40, lag_s=0.0)
+
+    report = sweep_stale_orders(deps, POLICY)
+
+    assert (report.skipped, report.claimed) == ("no_live_worker", 0)
+    assert orders.claims == []
+    assert orders.status("o1") == "PENDING"
+    stalled = [r for r in caplog.records if r.getMessage() == "lifecycle_stalled"]
+    assert stalled and stalled[0].fields["queue_length"] == 40  # type: ignore[attr-defined]
+
+
+def test_an_unreadable_broker_skips_the_sweep(
+    deps: MonitorDependencies, orders: FakeOrders, lifecycle: FakeLifecycle
+) -> None:
+    orders.add("o1", [OrderItem(7, 1)])
+    orders.stale_batches = [[claim(orders, "o1", 3)]]
+    lifecycle.unreadable = True
+
+    report = sweep_stale_orders(deps, POLICY)
+
+    assert (report.skipped, orders.claims) == ("broker_unreadable", [])
+    assert orders.status("o1") == "PENDING"
+
+
+def test_while_the_inventory_is_not_serving_a_used_up_order_is_redriven_not_failed(
+    deps: MonitorDependencies, orders: FakeOrders, reservations: FakeReservations,
+    publisher: FakePublisher,
+) -> None:
+    orders.add("o1", [OrderItem(7, 1)], status="PROCESSING")
+    orders.add("o2", [OrderItem(7, 1)], status="PENDING")
+    orders.stale_batches = [[claim(orders, "o1", 3), claim(orders, "o2", 1)]]
+    reservations.serving = False
+
+    report = sweep_stale_orders(deps, POLICY)
+
+    assert (report.redriven, report.failed) == (2, 0)
+    assert sorted(publisher.published) == [
+        ("o1", "PROCESSING", 0.0, "re-drive attempt 3; failing postponed: inventory not serving"),
+        ("o2", "PENDING", 0.0, "re-drive attempt 1 of 2"),
+    ]
+    assert orders.status("o1") == "PROCESSING"
+
+
 def test_lease_lets_a_redriven_step_run_as_long_as_a_normal_one() -> None:
     from dataclasses import replace
 
@@ -161,12 +227,16 @@ def test_lease_lets_a_redriven_step_run_as_long_as_a_normal_one() -> None:
 
 
 def test_monitor_keeps_sweeping_while_the_orders_service_is_down_and_stops_on_request(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, redis_url: str
 ) -> None:
     import threading
+    import time
     from dataclasses import replace
 
+    import redis
+
     from services.common.config import Settings
+    from services.common.lifecycle_health import WorkerBeat, forget_beat, write_beat
     from services.stale_monitor.runner import StopRequest, run_monitor
     from tests.support import free_port, wait_until
 
@@ -174,10 +244,13 @@ def test_monitor_keeps_sweeping_while_the_orders_service_is_down_and_stops_on_re
         Settings(),
         orders_addr=f"127.0.0.1:{free_port()}",
         inventory_addr=f"127.0.0.1:{free_port()}",
-        redis_url=f"redis://127.0.0.1:{free_port()}/0",
+        redis_url=redis_url,
         sweep_interval_s=0.05,
         grpc_deadline_s=0.5,
     )
+    # A live worker, so that the sweep goes as far as asking the (absent) orders service.
+    broker = redis.Redis.from_url(redis_url)
+    write_beat(broker, WorkerBeat("fake-worker", time.time() + 60, True, 0, None, None))
     stop = StopRequest()
     exit_codes: list[int] = []
     monitor = threading.Thread(
@@ -192,6 +265,8 @@ def test_monitor_keeps_sweeping_while_the_orders_service_is_down_and_stops_on_re
     finally:
         stop.set()
         monitor.join(30)
+        forget_beat(broker, "fake-worker")
+        broker.close()
 
     assert not monitor.is_alive(), "the monitor did not stop on request"
     assert exit_codes == [0]

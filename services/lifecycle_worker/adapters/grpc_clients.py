@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import grpc
 from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
 from services.common.channels import sync_channel
@@ -141,6 +142,7 @@ class GrpcReservations:
 
     def __init__(self, channel: grpc.Channel, deadline_s: float, policy: RetryPolicy) -> None:
         self._stub = reservation_grpc.ReservationServiceStub(channel)
+        self._health = health_pb2_grpc.HealthStub(channel)
         self._deadline_s = deadline_s
         self._policy = policy
 
@@ -175,6 +177,13 @@ class GrpcReservations:
             self._policy, "ReleaseStock",
         )
         return tuple(OrderItem(i.product_id, i.quantity) for i in response.released_items)
+
+    def is_serving(self) -> bool:
+        try:
+            reply = self._health.Check(health_pb2.HealthCheckRequest(), timeout=self._deadline_s)
+        except grpc.RpcError:
+            return False
+        return reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
 def _details(exc: grpc.RpcError) -> str:
