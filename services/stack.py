@@ -3,6 +3,10 @@
 Order of start: preflight (PostgreSQL, Redis reachable) -> migrate -> inventory -> orders
 -> worker -> monitor -> Envoy, each waited on until healthy. Children run in their own
 process groups with a parent-death signal, so nothing outlives `up`, even on `kill -9`.
+
+Once the stack is up, a part that exits is started again after a backoff that doubles
+with each restart in a row (1 s up to 30 s, reset once it has run for a minute), and so
+is a worker whose liveness file goes stale (its consumer hung or stopped consuming).
 """
 
 from __future__ import annotations
@@ -13,12 +17,14 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 import psycopg2
@@ -32,6 +38,15 @@ from services.migrations import DatabaseUnreachable, migrate_all
 
 _COLORS = ["36", "35", "33", "32", "34", "31"]
 _PR_SET_PDEATHSIG = 1
+
+RESTART_BACKOFF_FIRST_S = 1.0
+RESTART_BACKOFF_MAX_S = 30.0
+# A part that ran this long before it exited starts its backoff over.
+RESTART_BACKOFF_RESET_AFTER_S = 60.0
+# The worker touches its liveness file every 2 s while it consumes; this much longer
+# without a touch means its consumer is gone or hung (a broker outage this long also
+# counts: a fresh worker then reconnects just as well).
+WORKER_LIVENESS_STALE_S = 90.0
 
 
 class StackError(RuntimeError):
@@ -72,14 +87,38 @@ class Child:
     args: list[str]
     check: Callable[[], bool] | None = None
     ready_line: str | None = None
+    # A file the child touches while it works; stale for longer than liveness_stale_s
+    # means it is hung even though its process lives.
+    liveness_file: Path | None = None
+    liveness_stale_s: float = WORKER_LIVENESS_STALE_S
     process: subprocess.Popen[bytes] | None = None
     ready_line_seen: bool = False
+    color: str = ""
+    started_at: float = 0.0
+    restarts_in_a_row: int = 0
+    restart_at: float | None = None
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
     def ready(self) -> bool:
         return self.ready_line_seen if self.check is None else self.check()
+
+    def hung(self, now: float) -> bool:
+        if self.liveness_file is None or not self.ready_line_seen:
+            return False
+        try:
+            touched = self.liveness_file.stat().st_mtime
+        except FileNotFoundError:
+            touched = self.started_at
+        return now - max(touched, self.started_at) > self.liveness_stale_s
+
+    def next_backoff(self, now: float) -> float:
+        if now - self.started_at >= RESTART_BACKOFF_RESET_AFTER_S:
+            self.restarts_in_a_row = 0
+        backoff = min(RESTART_BACKOFF_FIRST_S * 2**self.restarts_in_a_row, RESTART_BACKOFF_MAX_S)
+        self.restarts_in_a_row += 1
+        return backoff
 
 
 def check_postgres(url: str) -> None:
@@ -139,19 +178,28 @@ def http_answers(url: str) -> Callable[[], bool]:
 
 
 class Stack:
-    def __init__(self, settings: Settings, workers: int, out: Callable[[str], None]) -> None:
+    def __init__(
+        self, settings: Settings, workers: int, out: Callable[[str], None], state_dir: Path
+    ) -> None:
         self.settings = settings
         self.out = out
         self._lock = threading.Lock()
         command = [sys.executable, "-m", "services.cli"]
         gateway_url = f"http://127.0.0.1:{settings.gateway_port}/"
+        worker_liveness = state_dir / "worker.alive"
         self.children = [
             Child(
                 "inventory", [*command, "serve", "inventory"], grpc_serving(settings.inventory_addr)
             ),
             Child("orders", [*command, "serve", "orders"], grpc_serving(settings.orders_addr)),
             Child(
-                "worker", [*command, "worker", "--concurrency", str(workers)], ready_line="worker_ready"
+                "worker",
+                [
+                    *command, "worker", "--concurrency", str(workers),
+                    "--liveness-file", str(worker_liveness),
+                ],
+                ready_line="worker_ready",
+                liveness_file=worker_liveness,
             ),
             Child("monitor", [*command, "monitor"], ready_line="monitor_started"),
             Child("gateway", [*command, "gateway"], http_answers(gateway_url)),
@@ -172,6 +220,9 @@ class Stack:
                 self.out(prefix + line)
 
     def launch(self, child: Child, color: str) -> None:
+        child.color = color
+        child.ready_line_seen = False
+        child.started_at = time.time()
         child.process = subprocess.Popen(
             child.args,
             stdout=subprocess.PIPE,
@@ -197,8 +248,36 @@ class Stack:
                 raise StackError(f"{names} did not become ready within {timeout:.0f}s")
             time.sleep(0.1)
 
-    def crashed(self) -> Child | None:
-        return next((c for c in self.children if c.process is not None and not c.alive()), None)
+    def supervise(self) -> None:
+        """Start again what exited or hung, each after its backoff; never blocks long."""
+        now = time.time()
+        for child in self.children:
+            if child.process is None:
+                continue
+            if child.restart_at is not None:
+                if now >= child.restart_at:
+                    child.restart_at = None
+                    self.out(f"up: restarting {child.name}")
+                    self.launch(child, child.color)
+                continue
+            if child.alive() and child.hung(now):
+                self.out(
+                    f"up: {child.name} stopped consuming (no heartbeat for "
+                    f"{child.liveness_stale_s:.0f}s); restarting it"
+                )
+                assert child.process is not None
+                if not terminate_group(child.process, self.settings.shutdown_grace_s):
+                    kill_group(child.process)
+            if not child.alive():
+                assert child.process is not None
+                code = child.process.poll()
+                kill_group(child.process)  # whatever it left in its group goes too
+                backoff = child.next_backoff(now)
+                child.restart_at = now + backoff
+                self.out(
+                    f"up: {child.name} exited (code {code}); restarting in "
+                    f"{backoff:.0f}s (restart {child.restarts_in_a_row} in a row)"
+                )
 
     def stop(self, grace: float) -> None:
         """SIGTERM in reverse start order, so the front door closes first; then SIGKILL."""
@@ -220,7 +299,8 @@ def run_up(settings: Settings, workers: int, out: Callable[[str], None] = print)
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    stack = Stack(settings, workers, out)
+    state_dir = Path(tempfile.mkdtemp(prefix="fulfillment-up-"))
+    stack = Stack(settings, workers, out, state_dir)
     try:
         check_postgres(settings.inventory_database_url)
         if settings.orders_database_url != settings.inventory_database_url:
@@ -245,9 +325,7 @@ def run_up(settings: Settings, workers: int, out: Callable[[str], None] = print)
         if not stop_requested.is_set():
             out(_banner(settings, workers))
         while not stop_requested.wait(0.5):
-            crashed = stack.crashed()
-            if crashed is not None:
-                raise StackError(f"{crashed.name} exited unexpectedly; stopping the stack")
+            stack.supervise()
         out("up: stopping")
         return 0
     except StackError as exc:
@@ -255,6 +333,9 @@ def run_up(settings: Settings, workers: int, out: Callable[[str], None] = print)
         return 1
     finally:
         stack.stop(settings.shutdown_grace_s)
+        for leftover in state_dir.iterdir():
+            leftover.unlink()
+        state_dir.rmdir()
         out("up: stopped")
 
 

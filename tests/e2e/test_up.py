@@ -94,3 +94,27 @@ def test_up_explains_an_unreachable_redis(service_env: dict[str, str], tmp_path:
         output = up.output()
     assert "Redis is not reachable" in output and "REDIS_URL" in output
     assert "Traceback" not in output
+
+
+def _child_running(up_pid: int, command: str) -> int | None:
+    for pid in _descendants(up_pid):
+        if f"services.cli {command}" in _cmdline(pid) and _alive(pid):
+            return pid
+    return None
+
+
+def test_up_restarts_a_part_that_dies(service_env: dict[str, str], tmp_path: Path) -> None:
+    with _start_up(service_env, tmp_path) as up:
+        first = _child_running(up.pid, "monitor")
+        assert first is not None, up.output()[-3000:]
+        os.kill(first, signal.SIGKILL)
+
+        second = wait_until(
+            lambda: (pid := _child_running(up.pid, "monitor")) not in (None, first) and pid,
+            timeout=30, what="a new monitor process",
+        )
+        output = up.output()
+        assert "up: monitor exited (code -9); restarting in 1s (restart 1 in a row)" in output
+        assert "up: restarting monitor" in output
+        assert second != first
+        assert up.popen.poll() is None, "up stopped instead of restarting the part"
