@@ -120,14 +120,13 @@ class PageTokenSource:
 
     @classmethod
     def fixed(cls, secret: bytes) -> PageTokenSource:
-        tokens = PageTokens(secret)
+        """A secret known at startup, checked now rather than at the first request."""
+        PageTokens(secret)
 
-        async def known() -> bytes:
+        async def configured() -> bytes:
             return secret
 
-        source = cls(known)
-        source._tokens = tokens
-        return source
+        return cls(configured)
 
     async def tokens(self) -> PageTokens:
         if self._tokens is None:
