@@ -84,6 +84,12 @@ def to_status_proto(exc: BaseException, method: str = "") -> status_pb2.Status:
                 code=downstream.value[0],
                 message=f"a dependency did not answer: {exc.details()}",
             )
+    if isinstance(exc, NotImplementedError):
+        # An RPC in the proto that the servicer does not implement (the generated base
+        # method raises this), such as grpc.health's List in some grpcio-health versions.
+        return status_pb2.Status(
+            code=code_pb2.UNIMPLEMENTED, message=f"{method or 'this method'} is not implemented"
+        )
     if _is_database_unreachable(exc):
         return status_pb2.Status(
             code=code_pb2.UNAVAILABLE,
