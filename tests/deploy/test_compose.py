@@ -214,3 +214,12 @@ def test_no_secret_is_written_into_the_file(compose: dict[str, Any]) -> None:
             assert re.fullmatch(r"\$\{[A-Z_]+(:-[^}]*)?\}", value), f"{key} is a literal: {value}"
         for password in re.findall(r"://[^:/@\s]+:([^@\s]+)@", value):
             assert re.fullmatch(r"\$\{[A-Z_]+(:-[^}]*)?\}", password), f"literal password in {value}"
+
+
+def test_worker_health_check_reads_the_file_the_worker_touches(services: dict[str, dict[str, Any]]) -> None:
+    worker = services["worker"]
+    command = worker["command"]
+    liveness_file = command[command.index("--liveness-file") + 1]
+    assert worker["healthcheck"]["test"][1:] == [
+        "python", "-m", "services.lifecycle_worker.liveness", liveness_file
+    ]

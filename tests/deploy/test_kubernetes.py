@@ -104,7 +104,7 @@ def test_probes_point_at_declared_container_ports() -> None:
     for _name, workload in workloads():
         for container in containers(workload):
             for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-                if probe not in container:
+                if probe not in container or "exec" in container[probe]:
                     continue
                 check = container[probe]
                 port = check["grpc"]["port"] if "grpc" in check else check["httpGet"]["port"]
@@ -232,3 +232,13 @@ def test_kustomize_builds_the_manifests() -> None:
     assert built.returncode == 0, built.stderr
     kinds = sorted(d["kind"] for d in yaml.safe_load_all(built.stdout))
     assert kinds == sorted(d["kind"] for d in k8s_documents())
+
+
+def test_worker_liveness_probe_reads_the_file_the_worker_touches() -> None:
+    (container,) = containers(k8s_resources("Deployment")["worker"])
+    args = container["args"]
+    liveness_file = args[args.index("--liveness-file") + 1]
+    command = container["livenessProbe"]["exec"]["command"]
+    assert command[:3] == ["python", "-m", "services.lifecycle_worker.liveness"]
+    assert command[3] == liveness_file
+    assert liveness_file.startswith("/tmp/"), "the root filesystem is read-only; /tmp is a volume"
