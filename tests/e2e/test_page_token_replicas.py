@@ -7,16 +7,19 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 
 import grpc
 import psycopg2
 import pytest
 
+from services.common.config import Settings
 from services.common.proto.fulfillment.inventory.v1 import inventory_service_pb2 as inv
 from services.common.proto.fulfillment.inventory.v1 import inventory_service_pb2_grpc as inv_grpc
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2_grpc as orders_grpc
+from services.migrations import migrate_all
 from tests.support import Process, free_port, fulfillment_command, private_database, wait_healthy
 
 
@@ -47,6 +50,35 @@ def _serve(
         except TimeoutError:
             raise AssertionError(process.output()[-3000:]) from None
     return [stack.enter_context(grpc.insecure_channel(addr)) for addr, _ in started]
+
+
+def _stored_secrets(database_url: str) -> list[bytes]:
+    connection = psycopg2.connect(database_url)
+    try:
+        with connection, connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT secret FROM inventory.page_token_secret"
+                " UNION ALL SELECT secret FROM orders.page_token_secret"
+            )
+            return [bytes(secret) for (secret,) in cursor.fetchall()]
+    finally:
+        connection.close()
+
+
+def test_the_secret_is_created_once_per_service_and_kept_by_later_migrations(
+    token_database: str,
+) -> None:
+    inventory_secret, orders_secret = _stored_secrets(token_database)
+    assert len(inventory_secret) == 32 and len(orders_secret) == 32
+    assert inventory_secret != orders_secret
+    migrate_all(
+        replace(
+            Settings.from_env({}),
+            inventory_database_url=token_database,
+            orders_database_url=token_database,
+        )
+    )
+    assert _stored_secrets(token_database) == [inventory_secret, orders_secret]
 
 
 def _seed_orders(database_url: str, count: int) -> None:
