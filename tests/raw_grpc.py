@@ -4,11 +4,12 @@ serializer sends. Shared by the bad-input tests and the fuzz tests."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import grpc
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor, ServiceDescriptor
+from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -21,6 +22,29 @@ SERVER_FAULT_CODES = frozenset(
 LEAKED_INTERNALS = re.compile(
     r"<class |Traceback|File \"|\b[A-Z]\w*(Error|Exception)\b|asyncpg|sqlalchemy|psycopg"
 )
+
+
+def leaked_internals(text: str, sent: Iterable[str] = ()) -> str | None:
+    """What in `text` looks like a Python internal, once every string the caller sent is
+    taken out: a message may quote the caller's own value, whatever it says."""
+    for value in sorted(sent, key=len, reverse=True):
+        for form in (repr(value), value, value.strip()):
+            if form:
+                text = text.replace(form, "")
+    found = LEAKED_INTERNALS.search(text)
+    return found.group(0) if found else None
+
+
+def strings_in(message: Message) -> list[str]:
+    """Every string field value in `message`, nested messages included."""
+    found: list[str] = []
+    for field, value in message.ListFields():
+        for item in value if field.is_repeated else [value]:
+            if isinstance(item, str):
+                found.append(item)
+            elif isinstance(item, Message):
+                found.extend(strings_in(item))
+    return found
 
 
 @dataclass(frozen=True)

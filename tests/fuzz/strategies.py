@@ -4,10 +4,11 @@ that are almost (or not at all) a valid encoding of it.
 Field values are random within the field's wire type (integers at the int32/int64 edges,
 unicode text with NUL and control characters, enum numbers nobody defined, repeated fields
 of random length, nested messages). `hints` gives, per field name, values that mean
-something to the service (ids that exist, tokens it issued, statuses): half the messages
-set every field and take each hinted one from its hint, so that many requests are valid
-and reach the code behind validation and the first lookup; the other half leave fields
-out at random and mix hints into random values.
+something to the service (ids that exist, tokens it issued, statuses). A third of the
+messages set every field and take each hinted one from its hint, so that many requests
+are valid and reach the code behind validation and the first lookup; a third are such a
+message with one field random; the rest leave fields out at random and mix hints into
+random values.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def integers(low: int, high: int) -> st.SearchStrategy[int]:
 def messages(descriptor: Descriptor, hints: Hints | None = None) -> st.SearchStrategy[Message]:
     return st.one_of(
         _messages(descriptor, hints or {}, 0, plausible=True),
+        _one_field_off(descriptor, hints or {}, 0),
         _messages(descriptor, hints or {}, 0, plausible=False),
     )
 
@@ -72,6 +74,31 @@ def _messages(
     # as an empty page token); the others leave any field out.
     values = st.fixed_dictionaries(fields) if plausible else st.fixed_dictionaries({}, optional=fields)
     return values.map(lambda drawn: _build(message_class, descriptor, drawn))
+
+
+def _one_field_off(descriptor: Descriptor, hints: Hints, depth: int) -> st.SearchStrategy[Message]:
+    """A plausible message with one field (or, in a nested message, one of its fields)
+    random: where a value the validation lets through would meet the database alone."""
+    message_class = message_factory.GetMessageClass(descriptor)
+    if depth >= _MAX_DEPTH or not descriptor.fields:
+        return st.builds(message_class)
+
+    def with_one_off(name: str) -> st.SearchStrategy[Message]:
+        fields = {}
+        for field in descriptor.fields:
+            if field.name != name:
+                fields[field.name] = _field_values(field, hints, depth, plausible=True)
+            elif field.message_type is not None and not _is_map(field):
+                nested = _one_field_off(field.message_type, hints, depth + 1)
+                repeated = _is_repeated(field)
+                fields[field.name] = st.lists(nested, min_size=1, max_size=2) if repeated else nested
+            else:
+                fields[field.name] = _field_values(field, {}, depth, plausible=False)
+        return st.fixed_dictionaries(fields).map(
+            lambda drawn: _build(message_class, descriptor, drawn)
+        )
+
+    return st.sampled_from([field.name for field in descriptor.fields]).flatmap(with_one_off)
 
 
 def _build(message_class: type[Message], descriptor: Descriptor, values: dict[str, Any]) -> Message:
