@@ -33,6 +33,15 @@ RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 SERVER_GOING_OR_COMING_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
 
 
+def database_unavailable(code: str | None) -> bool:
+    """An error that says the server cannot serve us now, not that the statement is wrong:
+    it is stopping or starting (57P01-57P03), the connection failed (class 08), or it is
+    out of resources (class 53: too many connections, out of memory, disk full)."""
+    return code is not None and (
+        code in SERVER_GOING_OR_COMING_SQLSTATES or code.startswith(("08", "53"))
+    )
+
+
 def driver_url(url: str, driver: str) -> str:
     """postgresql://... -> postgresql+<driver>://..., whatever driver the URL named."""
     parsed = make_url(url)

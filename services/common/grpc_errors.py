@@ -16,7 +16,7 @@ from grpc_status import rpc_status
 from sqlalchemy import exc as sa_exc
 
 from services.common import errors
-from services.common.db import CONNECTION_LOST
+from services.common.db import CONNECTION_LOST, database_unavailable, sqlstate
 from services.common.logs import log_event
 
 logger = logging.getLogger("fulfillment.errors")
@@ -106,6 +106,8 @@ def to_status_proto(exc: BaseException, method: str = "") -> status_pb2.Status:
 
 def _is_database_unreachable(exc: BaseException) -> bool:
     if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if database_unavailable(sqlstate(exc)):
         return True
     if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError):
         return True

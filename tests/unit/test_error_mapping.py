@@ -6,11 +6,13 @@ from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import TypeVar
 
+import asyncpg
 import grpc
 import pytest
 from google.rpc import code_pb2, error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
+from sqlalchemy import exc as sa_exc
 
 from services.common import errors
 from services.common.grpc_errors import ErrorMappingInterceptor, to_status_proto
@@ -253,3 +255,16 @@ def test_an_rpc_the_servicer_does_not_implement_is_unimplemented() -> None:
     code, details = _against_echo_server(scenario)
     assert code is grpc.StatusCode.UNIMPLEMENTED
     assert details == f"/{ECHO_SERVICE}/Missing is not implemented"
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already"),
+        sa_exc.DBAPIError("connect", {}, asyncpg.exceptions.TooManyConnectionsError("sorry")),
+        asyncpg.exceptions.OutOfMemoryError("out of memory"),
+        asyncpg.exceptions.CannotConnectNowError("the database system is starting up"),
+    ],
+)
+def test_a_database_out_of_resources_or_starting_up_is_unavailable(exc: Exception) -> None:
+    assert to_status_proto(exc).code == code_pb2.UNAVAILABLE
