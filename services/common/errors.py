@@ -7,6 +7,8 @@ imports grpc, so domain and service-layer code stays transport-free.
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 
@@ -23,12 +25,42 @@ class PreconditionViolation:
     description: str
 
 
-class DomainError(Exception):
-    """Base for errors a caller can act on; `message` is shown to people as is."""
+# google.rpc.ErrorInfo.domain of every reason below.
+ERROR_DOMAIN = "fulfillment"
 
-    def __init__(self, message: str) -> None:
+
+class Reason(enum.StrEnum):
+    """Why a call failed, in terms a program reads (google.rpc.ErrorInfo.reason). Services
+    read each other's errors by these and their metadata, never by the message text."""
+
+    # metadata: product_id, requested, available (one per short product)
+    INSUFFICIENT_STOCK = "INSUFFICIENT_STOCK"
+    # metadata: product_id (one per unknown product)
+    PRODUCT_NOT_FOUND = "PRODUCT_NOT_FOUND"
+    # metadata: order_id
+    RESERVATION_RELEASED = "RESERVATION_RELEASED"
+    # metadata: order_id, current_status
+    ILLEGAL_TRANSITION = "ILLEGAL_TRANSITION"
+    # metadata: order_id, current_status
+    ORDER_NOT_CANCELABLE = "ORDER_NOT_CANCELABLE"
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """One google.rpc.ErrorInfo detail: a reason and its metadata (strings, as in the proto)."""
+
+    reason: Reason
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+class DomainError(Exception):
+    """Base for errors a caller can act on; `message` is shown to people as is, `infos`
+    are what a program reads."""
+
+    def __init__(self, message: str, infos: Sequence[ErrorInfo] = ()) -> None:
         super().__init__(message)
         self.message = message
+        self.infos = tuple(infos)
 
 
 class InvalidArgument(DomainError):
@@ -47,9 +79,12 @@ class AlreadyExists(DomainError):
 
 class FailedPrecondition(DomainError):
     def __init__(
-        self, message: str, violations: list[PreconditionViolation] | None = None
+        self,
+        message: str,
+        violations: list[PreconditionViolation] | None = None,
+        infos: Sequence[ErrorInfo] = (),
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, infos)
         self.violations = violations or []
 
 

@@ -61,6 +61,14 @@ def _details(exc: errors.DomainError) -> list[any_pb2.Any]:
             ]
         )
         packed.append(_pack(detail))
+    for info in exc.infos:
+        packed.append(
+            _pack(
+                error_details_pb2.ErrorInfo(
+                    reason=info.reason.value, domain=errors.ERROR_DOMAIN, metadata=dict(info.metadata)
+                )
+            )
+        )
     return packed
 
 

@@ -9,12 +9,13 @@ from typing import TypeVar
 import asyncpg
 import grpc
 import pytest
-from google.rpc import code_pb2, error_details_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 from sqlalchemy import exc as sa_exc
 
 from services.common import errors
+from services.common.error_infos import error_infos
 from services.common.grpc_errors import ErrorMappingInterceptor, to_status_proto
 from services.common.server import ServiceParts, start_server
 
@@ -268,3 +269,41 @@ def test_an_rpc_the_servicer_does_not_implement_is_unimplemented() -> None:
 )
 def test_a_database_out_of_resources_or_starting_up_is_unavailable(exc: Exception) -> None:
     assert to_status_proto(exc).code == code_pb2.UNAVAILABLE
+
+
+class _FailedCall(grpc.RpcError):
+    def __init__(self, status: status_pb2.Status) -> None:
+        self._trailers = (("grpc-status-details-bin", status.SerializeToString()),)
+
+    def trailing_metadata(self) -> tuple[tuple[str, bytes], ...]:
+        return self._trailers
+
+
+def test_structured_reasons_travel_as_error_infos_and_are_read_by_reason() -> None:
+    insufficient = errors.Reason.INSUFFICIENT_STOCK
+    short = [
+        errors.ErrorInfo(insufficient, {"product_id": "12", "requested": "3", "available": "1"}),
+        errors.ErrorInfo(insufficient, {"product_id": "14", "requested": "2", "available": "0"}),
+    ]
+    status = to_status_proto(errors.FailedPrecondition("not enough stock", infos=short))
+
+    infos = []
+    for detail in status.details:
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            infos.append((info.domain, info.reason, dict(info.metadata)))
+    assert infos == [("fulfillment", "INSUFFICIENT_STOCK", dict(i.metadata)) for i in short]
+
+    call = _FailedCall(status)
+    assert error_infos(call, errors.Reason.INSUFFICIENT_STOCK) == [dict(i.metadata) for i in short]
+    assert error_infos(call, errors.Reason.PRODUCT_NOT_FOUND) == []
+
+
+def test_a_call_without_a_readable_status_has_no_reasons() -> None:
+    assert error_infos(grpc.RpcError(), errors.Reason.INSUFFICIENT_STOCK) == []
+
+    class Garbled(_FailedCall):
+        def trailing_metadata(self) -> tuple[tuple[str, bytes], ...]:
+            return (("grpc-status-details-bin", b"\xff\xff\xff"),)
+
+    assert error_infos(Garbled(status_pb2.Status()), errors.Reason.INSUFFICIENT_STOCK) == []
