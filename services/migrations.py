@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg2
 
 from services.common.config import Settings, redact_url
-from services.common.db import ensure_database, run_migrations
+from services.common.database.provisioning import ensure_database, run_migrations
 from services.common.logs import log_event
 
 logger = logging.getLogger("fulfillment.migrate")

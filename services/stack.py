@@ -33,7 +33,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.common.channels import dial_addr
 from services.common.config import Settings, redact_url
-from services.common.db import admin_url
+from services.common.database.urls import admin_url
 from services.migrations import DatabaseUnreachable, migrate_all
 
 _COLORS = ["36", "35", "33", "32", "34", "31"]

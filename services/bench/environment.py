@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from services.bench.rss import command_line, descendants, process_tree_rss
 from services.bench.stores import NoFreeRedisDb, claim_redis_db, drop_database, free_port
 from services.common.config import Settings
-from services.common.db import admin_url, libpq_url
+from services.common.database.urls import admin_url, libpq_url
 from services.migrations import migrate_all
 from services.stack import (
     check_postgres,

@@ -16,7 +16,7 @@ from grpc_status import rpc_status
 from sqlalchemy import exc as sa_exc
 
 from services.common import errors
-from services.common.db import CONNECTION_LOST, database_unavailable, sqlstate
+from services.common.database.failures import CONNECTION_LOST, database_unavailable, sqlstate
 from services.common.logs import log_event
 
 logger = logging.getLogger("fulfillment.errors")
@@ -121,7 +121,7 @@ def _is_database_unreachable(exc: BaseException) -> bool:
         return True
     if isinstance(exc, FileNotFoundError):
         return False
-    # Raised by asyncpg itself (services.common.db.StatementPool) or a socket: the
+    # Raised by asyncpg itself (services.common.database.statements.StatementPool) or a socket: the
     # connection is gone, or the server is starting up or shutting down.
     return isinstance(exc, CONNECTION_LOST)
 

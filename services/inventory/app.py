@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import grpc
 
 from services.common.config import Settings
-from services.common.db import service_pools
+from services.common.database.engines import service_pools
 from services.common.page_token_secret import page_token_source
 from services.common.proto.fulfillment.inventory.v1 import (
     inventory_service_pb2,

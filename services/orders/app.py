@@ -10,7 +10,7 @@ import grpc
 
 from services.common.channels import aio_channel
 from services.common.config import Settings
-from services.common.db import service_pools
+from services.common.database.engines import service_pools
 from services.common.page_token_secret import page_token_source
 from services.common.proto.fulfillment.orders.v1 import (
     lifecycle_service_pb2,

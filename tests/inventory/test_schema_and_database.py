@@ -12,7 +12,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 
 from services.common.config import Settings
-from services.common.db import driver_url
+from services.common.database.urls import driver_url
 from services.common.proto.fulfillment.inventory.v1 import inventory_service_pb2 as pb
 from services.common.proto.fulfillment.inventory.v1 import inventory_service_pb2_grpc as pb_grpc
 from services.inventory.adapters.tables import SCHEMA, metadata

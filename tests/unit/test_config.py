@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from services.common.config import ConfigError, Settings, redact_url, split_addr
-from services.common.db import ConnectionBudget
+from services.common.database.engines import ConnectionBudget
 
 
 def test_defaults_match_the_contract() -> None:

@@ -17,7 +17,8 @@ import pytest
 from google.rpc import code_pb2
 from sqlalchemy import text
 
-from services.common.db import RawStatement, StatementPool, create_engine
+from services.common.database.engines import create_engine
+from services.common.database.statements import RawStatement, StatementPool
 from services.common.grpc_errors import to_status_proto
 from tests.private_postgres import PrivatePostgres
 

@@ -9,7 +9,9 @@ import pytest
 from google.rpc import code_pb2
 from sqlalchemy import text
 
-from services.common.db import CONNECTION_LOST, RawStatement, StatementPool, retry_on_conflict
+from services.common.database.failures import CONNECTION_LOST
+from services.common.database.statements import RawStatement, StatementPool
+from services.common.database.transactions import retry_on_conflict
 from services.common.grpc_errors import to_status_proto
 from tests.support import free_port
 

@@ -24,7 +24,7 @@ from services.bench.context import ScenarioContext, ratio, target
 from services.bench.raw_tables import SCHEMA, create_raw_tables, drop_raw_tables
 from services.bench.stats import RunStats, closed_loop
 from services.bench.stores import autocommit_cursor
-from services.common.db import ConnectionBudget
+from services.common.database.engines import ConnectionBudget
 from services.common.proto.fulfillment.inventory.v1 import reservation_service_pb2 as reservation_pb2
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.common.db import RawStatement, StatementPool
+from services.common.database.statements import RawStatement, StatementPool
 from services.inventory.adapters.tables import reservation_items, reservations
 from services.inventory.domain.reservations import (
     Reservation,

@@ -22,7 +22,8 @@ from collections.abc import AsyncIterator
 import asyncpg
 
 from services.common.config import redact_url
-from services.common.db import CONNECTION_LOST, libpq_url
+from services.common.database.failures import CONNECTION_LOST
+from services.common.database.urls import libpq_url
 from services.common.logs import log_event
 from services.orders.adapters.tables import CHANGE_CHANNEL
 from services.orders.domain.errors import ChangeFeedUnavailable, WatchInterrupted

@@ -12,7 +12,7 @@ from sqlalchemy import CursorResult, Executable, Row, bindparam, func, select, t
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import TextClause
 
-from services.common.db import RawStatement, StatementPool
+from services.common.database.statements import RawStatement, StatementPool
 from services.orders.adapters.tables import CHANGE_CHANNEL, order_history, order_items, orders
 from services.orders.domain.lifecycle import FIRST_STATUS, NON_TERMINAL, OrderStatus
 from services.orders.domain.model import (

@@ -12,7 +12,9 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from services.common.db import StatementPool, autocommit_engine, retry_on_conflict, run_transaction
+from services.common.database.engines import autocommit_engine
+from services.common.database.statements import StatementPool
+from services.common.database.transactions import retry_on_conflict, run_transaction
 from services.orders.adapters.repository import AutocommitOrderRepository, SqlOrderRepository
 from services.orders.service_layer.ports import OrderRepository
 

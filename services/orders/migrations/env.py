@@ -1,3 +1,3 @@
-from services.common.db import alembic_env
+from services.common.database.provisioning import alembic_env
 
 alembic_env("orders")

@@ -1,0 +1,1 @@
+"""PostgreSQL plumbing shared by the services: one idea per module."""
