@@ -1,4 +1,4 @@
-"""Assemble the inventory service: one engine, one unit of work, both servicers."""
+"""Assemble the inventory service: engine and statement pool, unit of work, both servicers."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ from services.common.proto.fulfillment.inventory.v1 import (
 )
 from services.common.server import ServiceParts
 from services.inventory.adapters import tables
+from services.inventory.adapters.unit_of_work import SqlUnitOfWork
 from services.inventory.entrypoints.inventory_servicer import InventoryServicer
 from services.inventory.entrypoints.reservation_servicer import ReservationServicer
-from services.inventory.service_layer.unit_of_work import UnitOfWork
+from services.inventory.service_layer.dependencies import InventoryServiceDeps
 
 SERVICE_NAMES = (
     inventory_service_pb2.DESCRIPTOR.services_by_name["InventoryService"].full_name,
@@ -33,8 +34,10 @@ async def build(settings: Settings) -> ServiceParts:
     # gains nothing from more connections: they would only queue on its lock inside
     # PostgreSQL instead of here.
     engine, statements = service_pools(settings.inventory_database_url, settings.db_connections)
-    uow = UnitOfWork(engine, statements)
-    page_tokens = page_token_source(settings, engine, tables.page_token_secret)
+    deps = InventoryServiceDeps(
+        uow=SqlUnitOfWork(engine, statements),
+        page_tokens=page_token_source(settings, engine, tables.page_token_secret),
+    )
 
     async def close() -> None:
         await statements.close()
@@ -42,10 +45,10 @@ async def build(settings: Settings) -> ServiceParts:
 
     def register(server: grpc.aio.Server) -> Sequence[str]:
         inventory_service_pb2_grpc.add_InventoryServiceServicer_to_server(
-            InventoryServicer(uow, page_tokens), server
+            InventoryServicer(deps), server
         )
         reservation_service_pb2_grpc.add_ReservationServiceServicer_to_server(
-            ReservationServicer(uow), server
+            ReservationServicer(deps), server
         )
         return SERVICE_NAMES
 

@@ -15,7 +15,7 @@ from grpc_health.v1 import health_pb2
 from services.common.pagination import PageTokens
 from services.common.proto.fulfillment.inventory.v1 import inventory_service_pb2 as pb
 from services.common.proto.fulfillment.inventory.v1 import reservation_service_pb2 as rpb
-from services.inventory.entrypoints.requests import PRODUCTS_PAGE_TOKEN_KIND
+from services.inventory.service_layer.catalog import PRODUCTS_PAGE_TOKEN_KIND
 from tests.inventory.calls import details_of, new_order_id, reserve_request, rpc_error
 from tests.raw_grpc import LEAKED_INTERNALS, call_raw, invalid_utf8_request, rpc_methods
 

@@ -1,4 +1,4 @@
-"""Reads and writes of inventory.reservations and reservation_items, in the caller's transaction."""
+"""inventory.reservations and reservation_items in PostgreSQL: stock held per order."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from functools import cache
 import asyncpg
 from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.elements import TextClause
 
-from services.common.database.statements import RawStatement, StatementPool
+from services.inventory.adapters.statement_executors import StatementExecutor
 from services.inventory.adapters.tables import reservation_items, reservations
 from services.inventory.domain.reservations import (
     Reservation,
@@ -18,21 +19,7 @@ from services.inventory.domain.reservations import (
     ReservationStatus,
     Shortfall,
 )
-
-
-async def claim_order(conn: AsyncConnection, order_id: str, status: ReservationStatus) -> bool:
-    """Create the order's reservation row with `status`; False when it already existed.
-
-    INSERT ... ON CONFLICT DO NOTHING is the per-order lock: a concurrent claim of the same
-    order waits until this transaction ends, then sees the row and backs off.
-    """
-    statement = (
-        insert(reservations)
-        .values(order_id=order_id, status=status.value)
-        .on_conflict_do_nothing(index_elements=[reservations.c.order_id])
-        .returning(reservations.c.order_id)
-    )
-    return (await conn.execute(statement)).first() is not None
+from services.inventory.service_layer.ports import MAX_LINES_IN_ONE_STATEMENT
 
 
 # One round trip claims the order and writes its lines. The lines are inserted only when
@@ -70,31 +57,11 @@ _CLAIM_WITH_LINES = text(
 )
 
 
-async def claim_order_with_lines(
-    conn: AsyncConnection, order_id: str, lines: Sequence[ReservationLine]
-) -> set[int] | None:
-    """Claim the order as RESERVED and record its lines, as claim_order and add_lines do.
-
-    None when the order was already claimed (nothing written); otherwise the ids of the
-    products that exist, each of which got its line. Stock is not touched.
-    """
-    row = (
-        await conn.execute(
-            _CLAIM_WITH_LINES,
-            {
-                "order_id": order_id,
-                "product_ids": [line.product_id for line in lines],
-                "quantities": [line.quantity for line in lines],
-            },
-        )
-    ).one()
-    return set(row.product_ids) if row.claimed else None
-
-
 # A whole reservation of up to MAX_LINES_IN_ONE_STATEMENT lines as ONE statement, run in
 # autocommit so that it is its own transaction: the product rows are locked from their
 # decrement until the commit that ends the statement inside PostgreSQL, never across a
-# round trip. Why it is safe:
+# round trip. (Inside a transaction it is just as atomic, in a savepoint, but its locks
+# last until that transaction ends.) Why it is safe:
 # - Order of effects. `added` selects FROM `claim`; `take_0` is gated on EXISTS (SELECT
 #   FROM added) and each `take_k` on EXISTS (SELECT FROM take_<k-1>). Such an
 #   uncorrelated EXISTS is a one-time filter, evaluated before the products row is read,
@@ -113,14 +80,13 @@ async def claim_order_with_lines(
 #   matches no row either (or fails its line's foreign key), which likewise aborts all of
 #   it; the caller's locking second pass then tells a shortfall from a missing product.
 #   CHECK (stock_level >= 0) stays as a second guard.
-MAX_LINES_IN_ONE_STATEMENT = 16
 _STOCK_NOT_NEGATIVE = "ck_products_stock_level_not_negative"
 _A_DECREMENT_MISSED = "22012"  # division_by_zero, raised on purpose by the final SELECT
 _LINE_PRODUCT_EXISTS = "fk_reservation_items_product_id"
 
 
 @cache
-def _reserve_lines_statement(line_count: int) -> RawStatement:
+def _reserve_lines_statement(line_count: int) -> TextClause:
     takes = [
         f"""take_{k} AS (
         UPDATE inventory.products SET stock_level = stock_level - CAST(:q{k} AS bigint)
@@ -131,106 +97,132 @@ def _reserve_lines_statement(line_count: int) -> RawStatement:
     )"""
         for k in range(line_count)
     ]
-    return RawStatement.compile(
-        text(
-            _claim_and_add_lines(only_existing_products=False)
-            + f""", {", ".join(takes)}
+    return text(
+        _claim_and_add_lines(only_existing_products=False)
+        + f""", {", ".join(takes)}
     SELECT CASE
         WHEN NOT EXISTS (SELECT FROM claim) THEN NULL
         ELSE 1 / (SELECT count(*) FROM take_{line_count - 1})::int = 1
     END AS taken
     """
+    )
+
+
+class SqlReservationRepository:
+    def __init__(self, db: StatementExecutor) -> None:
+        self._db = db
+
+    async def reserve_lines(self, order_id: str, lines: Sequence[ReservationLine]) -> bool | None:
+        assert len(lines) <= MAX_LINES_IN_ONE_STATEMENT, "more lines than one statement takes"
+        params: dict[str, object] = {
+            "order_id": order_id,
+            "product_ids": [line.product_id for line in lines],
+            "quantities": [line.quantity for line in lines],
+        }
+        for k, line in enumerate(lines):
+            params[f"p{k}"] = line.product_id
+            params[f"q{k}"] = line.quantity
+        try:
+            rows = await self._db.fetch_hot(_reserve_lines_statement(len(lines)), params)
+        except (asyncpg.PostgresError, DBAPIError) as exc:
+            if _refused_on_purpose(exc):
+                return False
+            raise
+        return True if rows[0]["taken"] else None
+
+    async def claim_order(self, order_id: str, status: ReservationStatus) -> bool:
+        # INSERT ... ON CONFLICT DO NOTHING is the per-order lock: a concurrent claim of
+        # the same order waits until this transaction ends, then sees the row and backs off.
+        statement = (
+            insert(reservations)
+            .values(order_id=order_id, status=status.value)
+            .on_conflict_do_nothing(index_elements=[reservations.c.order_id])
+            .returning(reservations.c.order_id)
         )
-    )
+        return (await self._db.execute(statement)).first() is not None
+
+    async def claim_order_with_lines(
+        self, order_id: str, lines: Sequence[ReservationLine]
+    ) -> set[int] | None:
+        row = (
+            await self._db.execute(
+                _CLAIM_WITH_LINES,
+                {
+                    "order_id": order_id,
+                    "product_ids": [line.product_id for line in lines],
+                    "quantities": [line.quantity for line in lines],
+                },
+            )
+        ).one()
+        return set(row.product_ids) if row.claimed else None
+
+    async def get_reservation(
+        self, order_id: str, *, for_update: bool = False
+    ) -> Reservation | None:
+        statement = select(reservations).where(reservations.c.order_id == order_id)
+        if for_update:
+            statement = statement.with_for_update()
+        row = (await self._db.execute(statement)).first()
+        if row is None:
+            return None
+        shortfalls = tuple(
+            Shortfall(s["product_id"], s["requested"], s["available"]) for s in row.shortfalls or []
+        )
+        lines = await self._lines(order_id)
+        return Reservation(row.order_id, ReservationStatus(row.status), lines, shortfalls)
+
+    async def add_lines(self, order_id: str, lines: Sequence[ReservationLine]) -> None:
+        await self._db.execute(
+            insert(reservation_items),
+            [
+                {"order_id": order_id, "product_id": line.product_id, "quantity": line.quantity}
+                for line in lines
+            ],
+        )
+
+    async def mark_rejected(self, order_id: str, shortfalls: Sequence[Shortfall]) -> None:
+        await self._set_status(
+            order_id, ReservationStatus.REJECTED,
+            shortfalls=[
+                {"product_id": s.product_id, "requested": s.requested, "available": s.available}
+                for s in shortfalls
+            ],
+        )
+
+    async def mark_released(self, order_id: str) -> None:
+        await self._set_status(order_id, ReservationStatus.RELEASED)
+
+    async def _set_status(self, order_id: str, status: ReservationStatus, **values: object) -> None:
+        await self._db.execute(
+            update(reservations)
+            .where(reservations.c.order_id == order_id)
+            .values(status=status.value, update_time=func.now(), **values)
+        )
+
+    async def _lines(self, order_id: str) -> tuple[ReservationLine, ...]:
+        statement = (
+            select(reservation_items.c.product_id, reservation_items.c.quantity)
+            .where(reservation_items.c.order_id == order_id)
+            .order_by(reservation_items.c.product_id)
+        )
+        rows = await self._db.execute(statement)
+        return tuple(ReservationLine(row.product_id, row.quantity) for row in rows)
 
 
-async def reserve_lines(
-    statements: StatementPool, order_id: str, lines: Sequence[ReservationLine]
-) -> bool | None:
-    """Claim the order as RESERVED, record its lines and take their stock, all or nothing.
-
-    One statement, its own transaction (the statement pool is in autocommit); `lines` are
-    in ascending product id, at most MAX_LINES_IN_ONE_STATEMENT. True when reserved; None
-    when the order was already claimed; False when some stock did not cover its line or a
-    product does not exist. Only True writes anything.
-    """
-    params: dict[str, object] = {
-        "order_id": order_id,
-        "product_ids": [line.product_id for line in lines],
-        "quantities": [line.quantity for line in lines],
-    }
-    for k, line in enumerate(lines):
-        params[f"p{k}"] = line.product_id
-        params[f"q{k}"] = line.quantity
-    try:
-        rows = await statements.fetch(_reserve_lines_statement(len(lines)), params)
-    except asyncpg.PostgresError as exc:
-        if exc.sqlstate == _A_DECREMENT_MISSED:
-            return False
-        if getattr(exc, "constraint_name", None) in (_STOCK_NOT_NEGATIVE, _LINE_PRODUCT_EXISTS):
-            return False
-        raise
-    return True if rows[0][0] else None
+def _refused_on_purpose(exc: BaseException) -> bool:
+    """Whether the reservation statement aborted because a decrement missed or a product
+    does not exist, rather than for a reason the caller must hear about."""
+    error = _driver_error(exc)
+    if error is None:
+        return False
+    if error.sqlstate == _A_DECREMENT_MISSED:
+        return True
+    return getattr(error, "constraint_name", None) in (_STOCK_NOT_NEGATIVE, _LINE_PRODUCT_EXISTS)
 
 
-async def get_reservation(
-    conn: AsyncConnection, order_id: str, *, for_update: bool = False
-) -> Reservation | None:
-    statement = select(reservations).where(reservations.c.order_id == order_id)
-    if for_update:
-        statement = statement.with_for_update()
-    row = (await conn.execute(statement)).first()
-    if row is None:
-        return None
-    shortfalls = tuple(
-        Shortfall(s["product_id"], s["requested"], s["available"]) for s in row.shortfalls or []
-    )
-    lines = await _lines(conn, order_id)
-    return Reservation(row.order_id, ReservationStatus(row.status), lines, shortfalls)
-
-
-async def add_lines(
-    conn: AsyncConnection, order_id: str, lines: Sequence[ReservationLine]
-) -> None:
-    await conn.execute(
-        insert(reservation_items),
-        [
-            {"order_id": order_id, "product_id": line.product_id, "quantity": line.quantity}
-            for line in lines
-        ],
-    )
-
-
-async def mark_rejected(
-    conn: AsyncConnection, order_id: str, shortfalls: Sequence[Shortfall]
-) -> None:
-    await _set_status(
-        conn, order_id, ReservationStatus.REJECTED,
-        shortfalls=[
-            {"product_id": s.product_id, "requested": s.requested, "available": s.available}
-            for s in shortfalls
-        ],
-    )
-
-
-async def mark_released(conn: AsyncConnection, order_id: str) -> None:
-    await _set_status(conn, order_id, ReservationStatus.RELEASED)
-
-
-async def _set_status(
-    conn: AsyncConnection, order_id: str, status: ReservationStatus, **values: object
-) -> None:
-    await conn.execute(
-        update(reservations)
-        .where(reservations.c.order_id == order_id)
-        .values(status=status.value, update_time=func.now(), **values)
-    )
-
-
-async def _lines(conn: AsyncConnection, order_id: str) -> tuple[ReservationLine, ...]:
-    statement = (
-        select(reservation_items.c.product_id, reservation_items.c.quantity)
-        .where(reservation_items.c.order_id == order_id)
-        .order_by(reservation_items.c.product_id)
-    )
-    return tuple(ReservationLine(row.product_id, row.quantity) for row in await conn.execute(statement))
+def _driver_error(exc: BaseException | None) -> asyncpg.PostgresError | None:
+    """asyncpg's error, raised as is (statement pool) or wrapped twice by SQLAlchemy
+    (its DBAPIError.orig is the dialect's adapted error, whose .orig is asyncpg's)."""
+    while exc is not None and not isinstance(exc, asyncpg.PostgresError):
+        exc = getattr(exc, "orig", None)
+    return exc

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import grpc
 
-from services.common.pagination import PageTokenSource
 from services.common.proto.fulfillment.inventory.v1 import (
     inventory_service_pb2 as inventory_pb2,
 )
@@ -16,40 +15,38 @@ from services.common.proto.fulfillment.inventory.v1 import (
 )
 from services.inventory.entrypoints import requests, responses
 from services.inventory.service_layer import catalog, stock
-from services.inventory.service_layer.unit_of_work import UnitOfWork
+from services.inventory.service_layer.dependencies import InventoryServiceDeps
 
 
 class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
-    def __init__(self, uow: UnitOfWork, page_tokens: PageTokenSource) -> None:
-        self._uow = uow
-        self._page_tokens = page_tokens
+    def __init__(self, deps: InventoryServiceDeps) -> None:
+        self._deps = deps
 
     async def CreateProduct(
         self, request: inventory_pb2.CreateProductRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.Product:
-        created = await catalog.create_product(self._uow, requests.new_product(request))
+        created = await catalog.create_product(requests.new_product(request), self._deps)
         return responses.product(created)
 
     async def GetProduct(
         self, request: inventory_pb2.GetProductRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.Product:
-        found = await catalog.get_product(self._uow, requests.product_id(request))
+        found = await catalog.get_product(requests.product_id(request), self._deps)
         return responses.product(found)
 
     async def ListProducts(
         self, request: inventory_pb2.ListProductsRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.ListProductsResponse:
-        page_tokens = await self._page_tokens.tokens()
-        page_request = requests.products_page(request, page_tokens)
-        page = await catalog.list_products(
-            self._uow, page_request.after_id, page_request.page_size
+        page = await catalog.list_products(request.page_size, request.page_token, self._deps)
+        return inventory_pb2.ListProductsResponse(
+            products=[responses.product(p) for p in page.products],
+            next_page_token=page.next_page_token,
         )
-        return responses.products_page(page, page_tokens)
 
     async def BatchGetProducts(
         self, request: inventory_pb2.BatchGetProductsRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.BatchGetProductsResponse:
-        found = await catalog.batch_get_products(self._uow, requests.product_ids(request))
+        found = await catalog.batch_get_products(requests.product_ids(request), self._deps)
         return inventory_pb2.BatchGetProductsResponse(
             products=[responses.product(p) for p in found]
         )
@@ -58,18 +55,18 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         self, request: inventory_pb2.SetStockRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.StockLevel:
         product_id, stock_level = requests.new_stock_level(request)
-        level = await stock.set_stock(self._uow, product_id, stock_level)
+        level = await stock.set_stock(product_id, stock_level, self._deps)
         return responses.stock_level(level)
 
     async def AdjustStock(
         self, request: inventory_pb2.AdjustStockRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.StockLevel:
         product_id, delta = requests.stock_delta(request)
-        level = await stock.adjust_stock(self._uow, product_id, delta)
+        level = await stock.adjust_stock(product_id, delta, self._deps)
         return responses.stock_level(level)
 
     async def GetStock(
         self, request: inventory_pb2.GetStockRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.StockLevel:
-        level = await stock.get_stock(self._uow, requests.product_id(request))
+        level = await stock.get_stock(requests.product_id(request), self._deps)
         return responses.stock_level(level)

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from services.common.errors import Validator
-from services.common.pagination import PageTokens, int64_key, resolve_page_size
 from services.common.proto.fulfillment.inventory.v1 import (
     inventory_service_pb2 as inventory_pb2,
 )
@@ -14,14 +10,6 @@ from services.common.proto.fulfillment.inventory.v1 import (
     reservation_service_pb2 as reservation_pb2,
 )
 from services.inventory.domain import products, reservations
-
-PRODUCTS_PAGE_TOKEN_KIND = "products"
-
-
-@dataclass(frozen=True)
-class PageRequest:
-    after_id: int
-    page_size: int
 
 
 def new_product(request: inventory_pb2.CreateProductRequest) -> products.NewProduct:
@@ -60,21 +48,6 @@ def stock_delta(request: inventory_pb2.AdjustStockRequest) -> tuple[int, int]:
     products.check_stock_delta(validator, "delta", request.delta)
     validator.raise_if_invalid()
     return request.product_id, request.delta
-
-
-def products_page(
-    request: inventory_pb2.ListProductsRequest, page_tokens: PageTokens
-) -> PageRequest:
-    page_size = resolve_page_size(request.page_size)
-    after_id = page_tokens.decode(
-        request.page_token, PRODUCTS_PAGE_TOKEN_KIND, None, parse=_after_id
-    )
-    return PageRequest(after_id=after_id or 0, page_size=page_size)
-
-
-def _after_id(last_key: list[Any]) -> int:
-    (after_id,) = last_key
-    return int64_key(after_id, minimum=1)
 
 
 def reservation_request(

@@ -12,18 +12,18 @@ from services.common.proto.fulfillment.inventory.v1 import (
 )
 from services.inventory.entrypoints import requests, responses
 from services.inventory.service_layer import reservations
-from services.inventory.service_layer.unit_of_work import UnitOfWork
+from services.inventory.service_layer.dependencies import InventoryServiceDeps
 
 
 class ReservationServicer(reservation_pb2_grpc.ReservationServiceServicer):
-    def __init__(self, uow: UnitOfWork) -> None:
-        self._uow = uow
+    def __init__(self, deps: InventoryServiceDeps) -> None:
+        self._deps = deps
 
     async def ReserveStock(
         self, request: reservation_pb2.ReserveStockRequest, context: grpc.aio.ServicerContext
     ) -> reservation_pb2.ReserveStockResponse:
         outcome = await reservations.reserve_stock(
-            self._uow, requests.reservation_request(request)
+            requests.reservation_request(request), self._deps
         )
         return reservation_pb2.ReserveStockResponse(
             order_id=outcome.reservation.order_id,
@@ -35,7 +35,7 @@ class ReservationServicer(reservation_pb2_grpc.ReservationServiceServicer):
         self, request: reservation_pb2.ReleaseStockRequest, context: grpc.aio.ServicerContext
     ) -> reservation_pb2.ReleaseStockResponse:
         outcome = await reservations.release_stock(
-            self._uow, requests.release_order_id(request)
+            requests.release_order_id(request), self._deps
         )
         return reservation_pb2.ReleaseStockResponse(
             order_id=outcome.order_id,

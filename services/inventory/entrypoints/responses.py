@@ -6,7 +6,6 @@ from collections.abc import Iterable
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from services.common.pagination import PageTokens
 from services.common.proto.fulfillment.inventory.v1 import (
     inventory_service_pb2 as inventory_pb2,
 )
@@ -16,8 +15,6 @@ from services.common.proto.fulfillment.inventory.v1 import (
 from services.inventory.domain.pricing import format_price
 from services.inventory.domain.products import Product, StockLevel
 from services.inventory.domain.reservations import ReservationLine
-from services.inventory.entrypoints.requests import PRODUCTS_PAGE_TOKEN_KIND
-from services.inventory.service_layer.catalog import ProductPage
 
 
 def product(value: Product) -> inventory_pb2.Product:
@@ -31,16 +28,6 @@ def product(value: Product) -> inventory_pb2.Product:
         price=format_price(value.price),
         stock_level=value.stock_level,
         create_time=create_time,
-    )
-
-
-def products_page(page: ProductPage, page_tokens: PageTokens) -> inventory_pb2.ListProductsResponse:
-    next_token = (
-        "" if page.next_after_id is None
-        else page_tokens.encode(PRODUCTS_PAGE_TOKEN_KIND, [page.next_after_id])
-    )
-    return inventory_pb2.ListProductsResponse(
-        products=[product(p) for p in page.products], next_page_token=next_token
     )
 
 

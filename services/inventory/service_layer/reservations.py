@@ -11,10 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from services.common.logs import log_event
-from services.inventory.adapters import product_repository, reservation_repository
 from services.inventory.domain.errors import (
     InsufficientStock,
     ProductNotFound,
@@ -27,7 +24,12 @@ from services.inventory.domain.reservations import (
     ReservationStatus,
     shortfalls_of,
 )
-from services.inventory.service_layer.unit_of_work import UnitOfWork
+from services.inventory.service_layer.dependencies import InventoryServiceDeps
+from services.inventory.service_layer.ports import (
+    MAX_LINES_IN_ONE_STATEMENT,
+    Repositories,
+    UnitOfWork,
+)
 
 logger = logging.getLogger("fulfillment.inventory")
 
@@ -51,16 +53,16 @@ class ReleaseOutcome:
     barred_reservation: bool = False
 
 
-async def reserve_stock(uow: UnitOfWork, request: ReservationRequest) -> ReserveOutcome:
+async def reserve_stock(request: ReservationRequest, deps: InventoryServiceDeps) -> ReserveOutcome:
     """Hold every line's stock for the order, or nothing; a repeat returns the first outcome.
 
     Raises InsufficientStock (recorded, so repeats get the same answer), ProductNotFound
     (nothing recorded) or ReservationAlreadyReleased.
     """
-    outcome = await _reserve_common_case(uow, request)
+    outcome = await _reserve_common_case(deps.uow, request)
     if outcome is None:
-        outcome = await uow.run(
-            lambda conn: _reserve_or_reject(conn, request), name="reserve_or_reject_stock"
+        outcome = await deps.uow.transaction(
+            lambda repos: _reserve_or_reject(repos, request), name="reserve_or_reject_stock"
         )
     reservation = outcome.reservation
     if reservation.status is ReservationStatus.REJECTED:
@@ -80,9 +82,11 @@ async def reserve_stock(uow: UnitOfWork, request: ReservationRequest) -> Reserve
     return outcome
 
 
-async def release_stock(uow: UnitOfWork, order_id: str) -> ReleaseOutcome:
+async def release_stock(order_id: str, deps: InventoryServiceDeps) -> ReleaseOutcome:
     """Give back what the order holds, once; otherwise a no-op that bars a later reserve."""
-    outcome = await uow.run(lambda conn: _release(conn, order_id), name="release_stock")
+    outcome = await deps.uow.transaction(
+        lambda repos: _release(repos, order_id), name="release_stock"
+    )
     if outcome.released:
         log_event(
             logger, "stock_released", order_id=order_id,
@@ -98,35 +102,33 @@ async def _reserve_common_case(
 ) -> ReserveOutcome | None:
     """Reserve assuming the stock covers every line; None (nothing written) when it did not."""
     order_id = request.order_id
-    if len(request.lines) <= reservation_repository.MAX_LINES_IN_ONE_STATEMENT:
-        # One statement in autocommit: one round trip, and the product rows are locked
-        # only inside PostgreSQL, from the decrements to the commit that ends the statement.
-        reserved = await uow.run_hot_statement(
-            lambda statements: reservation_repository.reserve_lines(
-                statements, order_id, request.lines
-            ),
-            name="reserve_stock",
-        )
-        if reserved is None:
-            return await uow.run(
-                lambda conn: _earlier_outcome(conn, order_id), name="get_reservation"
-            )
-        if not reserved:
+    if len(request.lines) > MAX_LINES_IN_ONE_STATEMENT:
+        try:
+            return await uow.transaction(lambda repos: _reserve(repos, request), name="reserve_stock")
+        except _StockShort:
             return None
-        return ReserveOutcome(
-            Reservation(order_id, ReservationStatus.RESERVED, request.lines), decided_now=True
+    # One statement in autocommit: one round trip, and the product rows are locked only
+    # inside PostgreSQL, from the decrements to the commit that ends the statement.
+    reserved = await uow.autocommit(
+        lambda repos: repos.reservations.reserve_lines(order_id, request.lines),
+        name="reserve_stock",
+    )
+    if reserved is None:
+        return await uow.transaction(
+            lambda repos: _earlier_outcome(repos, order_id), name="get_reservation"
         )
-    try:
-        return await uow.run(lambda conn: _reserve(conn, request), name="reserve_stock")
-    except _StockShort:
+    if not reserved:
         return None
+    return ReserveOutcome(
+        Reservation(order_id, ReservationStatus.RESERVED, request.lines), decided_now=True
+    )
 
 
 class _StockShort(Exception):
     """A decrement missed: the transaction is rolled back, so nothing of it remains."""
 
 
-async def _reserve(conn: AsyncConnection, request: ReservationRequest) -> ReserveOutcome:
+async def _reserve(repos: Repositories, request: ReservationRequest) -> ReserveOutcome:
     """More lines than one statement takes, ordered so the product rows are locked as
     briefly as a transaction allows.
 
@@ -137,65 +139,63 @@ async def _reserve(conn: AsyncConnection, request: ReservationRequest) -> Reserv
     savepoint is needed; reserve_stock then decides in _reserve_or_reject.
     """
     order_id = request.order_id
-    existing = await reservation_repository.claim_order_with_lines(conn, order_id, request.lines)
+    existing = await repos.reservations.claim_order_with_lines(order_id, request.lines)
     if existing is None:
-        return await _earlier_outcome(conn, order_id)
+        return await _earlier_outcome(repos, order_id)
     missing = [product_id for product_id in request.product_ids if product_id not in existing]
     if missing:
         # Raising rolls back the whole transaction: no reservation row is left behind.
         raise ProductNotFound(missing)
     for line in request.lines:
-        if not await product_repository.take_stock(conn, line.product_id, line.quantity):
+        if not await repos.products.take_stock(line.product_id, line.quantity):
             raise _StockShort
     return ReserveOutcome(
         Reservation(order_id, ReservationStatus.RESERVED, request.lines), decided_now=True
     )
 
 
-async def _reserve_or_reject(
-    conn: AsyncConnection, request: ReservationRequest
-) -> ReserveOutcome:
+async def _reserve_or_reject(repos: Repositories, request: ReservationRequest) -> ReserveOutcome:
     """After a miss: lock the products, then reject with the shortfalls they show, or
     reserve if stock came back in between (the locks guarantee the decrements succeed)."""
     order_id = request.order_id
-    if not await reservation_repository.claim_order(conn, order_id, ReservationStatus.RESERVED):
-        return await _earlier_outcome(conn, order_id)
-    available = await product_repository.lock_stock_levels(conn, request.product_ids)
+    if not await repos.reservations.claim_order(order_id, ReservationStatus.RESERVED):
+        return await _earlier_outcome(repos, order_id)
+    available = await repos.products.lock_stock_levels(request.product_ids)
     missing = [product_id for product_id in request.product_ids if product_id not in available]
     if missing:
         raise ProductNotFound(missing)
     shortfalls = shortfalls_of(request.lines, available)
     if shortfalls:
-        await reservation_repository.mark_rejected(conn, order_id, shortfalls)
+        await repos.reservations.mark_rejected(order_id, shortfalls)
         rejected = Reservation(order_id, ReservationStatus.REJECTED, (), tuple(shortfalls))
         return ReserveOutcome(rejected, decided_now=True)
-    await reservation_repository.add_lines(conn, order_id, request.lines)
+    await repos.reservations.add_lines(order_id, request.lines)
     for line in request.lines:
-        taken = await product_repository.take_stock(conn, line.product_id, line.quantity)
+        taken = await repos.products.take_stock(line.product_id, line.quantity)
         assert taken, "a locked row that covers its line must admit the decrement"
     return ReserveOutcome(
         Reservation(order_id, ReservationStatus.RESERVED, request.lines), decided_now=True
     )
 
 
-async def _earlier_outcome(conn: AsyncConnection, order_id: str) -> ReserveOutcome:
-    earlier = await reservation_repository.get_reservation(conn, order_id)
+async def _earlier_outcome(repos: Repositories, order_id: str) -> ReserveOutcome:
+    earlier = await repos.reservations.get_reservation(order_id)
     assert earlier is not None, "a claimed order keeps its row"
     return ReserveOutcome(earlier, decided_now=False)
 
 
-async def _release(conn: AsyncConnection, order_id: str) -> ReleaseOutcome:
+async def _release(repos: Repositories, order_id: str) -> ReleaseOutcome:
     # Claiming with RELEASED leaves a tombstone when nothing was reserved yet, so a
     # reserve that arrives late for this order is refused instead of holding stock that
     # nobody will ever release.
-    if await reservation_repository.claim_order(conn, order_id, ReservationStatus.RELEASED):
+    if await repos.reservations.claim_order(order_id, ReservationStatus.RELEASED):
         return ReleaseOutcome(order_id, (), barred_reservation=True)
     # FOR UPDATE serialises concurrent releases of one order: the second one waits, then
     # sees RELEASED and gives nothing back.
-    reservation = await reservation_repository.get_reservation(conn, order_id, for_update=True)
+    reservation = await repos.reservations.get_reservation(order_id, for_update=True)
     if reservation is None or reservation.status is not ReservationStatus.RESERVED:
         return ReleaseOutcome(order_id, ())
     for line in reservation.lines:
-        await product_repository.return_stock(conn, line.product_id, line.quantity)
-    await reservation_repository.mark_released(conn, order_id)
+        await repos.products.return_stock(line.product_id, line.quantity)
+    await repos.reservations.mark_released(order_id)
     return ReleaseOutcome(order_id, reservation.lines)

@@ -1,0 +1,14 @@
+"""Everything a service-layer handler may use, assembled once at startup."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.common.pagination import PageTokenSource
+from services.inventory.service_layer.ports import UnitOfWork
+
+
+@dataclass(frozen=True)
+class InventoryServiceDeps:
+    uow: UnitOfWork
+    page_tokens: PageTokenSource
