@@ -21,6 +21,7 @@ from rich.table import Table
 
 from services.common.channels import sync_channel
 from services.common.config import Settings
+from services.common.lifecycle.status import OrderStatus
 from services.common.pagination import every_page
 from services.common.proto.fulfillment.inventory.v1 import (
     inventory_service_pb2 as inv,
@@ -33,7 +34,7 @@ from services.common.proto.fulfillment.orders.v1 import orders_service_pb2_grpc 
 
 Status = ord_pb.Order.Status
 TERMINAL = {Status.DELIVERED, Status.CANCELED, Status.FAILED}
-SHOWN = ["PENDING", "PROCESSING", "PACKAGING", "SHIPPED", "DELIVERED", "CANCELED", "FAILED"]
+SHOWN = list(OrderStatus)
 
 CATALOGUE = [
     ("Mechanical keyboard", "89.90", 80),

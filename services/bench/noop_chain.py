@@ -15,7 +15,7 @@ from celery import Celery
 from celery.signals import worker_ready
 
 from services.common.config import Settings
-from services.common.lifecycle_tasks import celery_config
+from services.common.lifecycle.tasks import celery_config
 from services.lifecycle_worker.celery_app import PREFETCH_MULTIPLIER
 from services.lifecycle_worker.runner import run_celery_worker
 

@@ -1,4 +1,12 @@
-"""gRPC client channels. Create them per process (after any fork), never at import time."""
+"""gRPC client channels. Create them per process (after any fork), never at import time.
+
+One retry layer per call path:
+- service to service inside a request (the orders service asking the inventory:
+  `aio_channel`): the channel's own gRPC retry policy below, nothing on top;
+- the lifecycle's actors (worker, monitor: `lifecycle_channel`): their calls go through
+  services.common.lifecycle.retry, which retries with a fresh deadline per attempt and
+  logs each retry; their channels carry no retry policy of their own.
+"""
 
 from __future__ import annotations
 
@@ -27,12 +35,11 @@ _SERVICE_CONFIG = json.dumps(
     }
 )
 
-CHANNEL_OPTIONS = [
-    ("grpc.service_config", _SERVICE_CONFIG),
-    ("grpc.enable_retries", 1),
+_COMMON_OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.max_receive_message_length", 16 * 1024 * 1024),
 ]
+CHANNEL_OPTIONS = [("grpc.service_config", _SERVICE_CONFIG), ("grpc.enable_retries", 1), *_COMMON_OPTIONS]
 
 
 def dial_addr(addr: str) -> str:
@@ -49,3 +56,8 @@ def aio_channel(addr: str) -> grpc.aio.Channel:
 
 def sync_channel(addr: str) -> grpc.Channel:
     return grpc.insecure_channel(dial_addr(addr), options=CHANNEL_OPTIONS)
+
+
+def lifecycle_channel(addr: str) -> grpc.Channel:
+    """A channel without a retry policy, for callers that retry themselves."""
+    return grpc.insecure_channel(dial_addr(addr), options=_COMMON_OPTIONS)

@@ -18,10 +18,11 @@ from celery import Celery
 from celery.signals import worker_process_init, worker_process_shutdown, worker_ready
 
 from services.common.config import Settings
-from services.common.lifecycle_tasks import LIFECYCLE_QUEUE, RUN_STEP_TASK, celery_config
+from services.common.lifecycle.grpc_clients import ServiceClients
+from services.common.lifecycle.status import OrderStatus
+from services.common.lifecycle.step_publisher import CeleryStepPublisher
+from services.common.lifecycle.tasks import LIFECYCLE_QUEUE, RUN_STEP_TASK, celery_config
 from services.common.logs import log_event
-from services.lifecycle_worker.adapters.celery_publisher import CeleryStepPublisher
-from services.lifecycle_worker.adapters.grpc_clients import ServiceClients
 from services.lifecycle_worker.heartbeat import heartbeat_step
 from services.lifecycle_worker.service import RunStep, StepDependencies, StepTiming, advance_order
 
@@ -92,7 +93,8 @@ def create_worker_app(settings: Settings, liveness_file: Path | None = None) -> 
     @app.task(name=RUN_STEP_TASK, bind=True)
     def run_step(task: Any, order_id: str, expected_status: str, note: str = "") -> None:
         redelivered = bool((task.request.delivery_info or {}).get("redelivered"))
-        advance_order(RunStep(order_id, expected_status, note, redelivered), dependencies.get())
+        command = RunStep(order_id, OrderStatus(expected_status), note, redelivered)
+        advance_order(command, dependencies.get())
 
     def on_process_init(**_: Any) -> None:
         dependencies.get()

@@ -5,7 +5,7 @@ The beat is taken on the consumer's own event loop, so a consumer that died or h
 stops beating even though the process lives on; a beat also says "not consuming" when
 steps wait in the queue while this worker, with nothing due in it, has taken none for a
 while. A small thread writes each beat to the broker's Redis (for the stale monitor,
-services.common.lifecycle_health) and, while the worker consumes, touches the liveness
+services.common.lifecycle.health) and, while the worker consumes, touches the liveness
 file that Kubernetes and `fulfillment up` watch (`fulfillment worker --liveness-file`).
 """
 
@@ -23,7 +23,7 @@ from celery import bootsteps
 from celery.signals import task_received
 from celery.worker import state as worker_state
 
-from services.common.lifecycle_health import (
+from services.common.lifecycle.health import (
     HEARTBEAT_INTERVAL_S,
     WorkerBeat,
     forget_beat,
@@ -31,7 +31,7 @@ from services.common.lifecycle_health import (
     is_consuming,
     write_beat,
 )
-from services.common.lifecycle_tasks import LIFECYCLE_QUEUE
+from services.common.lifecycle.tasks import LIFECYCLE_QUEUE
 from services.common.logs import log_event
 
 logger = logging.getLogger("fulfillment.lifecycle.heartbeat")

@@ -16,7 +16,7 @@ from celery import Celery
 from celery.exceptions import CPendingDeprecationWarning
 
 from services.common.config import Settings
-from services.common.lifecycle_tasks import LIFECYCLE_QUEUE
+from services.common.lifecycle.tasks import LIFECYCLE_QUEUE
 from services.lifecycle_worker.celery_app import create_worker_app
 
 POOLS = ("prefork", "threads")

@@ -13,6 +13,7 @@ applied goes on, exactly as only it would have published.
 
 from __future__ import annotations
 
+import enum
 import logging
 import random
 import time
@@ -20,13 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.common.logs import log_event
-from services.lifecycle_worker import domain
-from services.lifecycle_worker.ports import (
+from services.common.lifecycle.ports import (
     AdvanceResult,
     IllegalTransition,
     OrderNotFound,
     OrdersGateway,
+    OrderSnapshot,
     PublishFailed,
     ReservationRefused,
     ReservationRejected,
@@ -34,33 +34,52 @@ from services.lifecycle_worker.ports import (
     StepPublisher,
     StockShortfall,
 )
+from services.common.lifecycle.status import (
+    ENDED_EARLY,
+    NORMAL_PATH,
+    OrderStatus,
+    is_terminal,
+    next_on_normal_path,
+)
+from services.common.lifecycle.timing import step_due_in
+from services.common.logs import log_event
+from services.lifecycle_worker import domain
 
 logger = logging.getLogger("fulfillment.lifecycle.step")
 
-ADVANCED = "advanced"
-ADVANCED_UNSCHEDULED = "advanced_unscheduled"
-FAILED_NO_STOCK = "failed_insufficient_stock"
-FAILED_UNRESERVABLE = "failed_unreservable"
-ALREADY_DONE = "already_done"
-STOPPED = "stopped"
-RELEASED = "stopped_released_stock"
-RESERVATION_REFUSED = "reservation_refused"
-OUT_OF_ORDER = "out_of_order"
-NOT_FOUND = "not_found"
-ERROR = "error"
+
+class StepOutcome(enum.StrEnum):
+    """What a step did, as its log line says."""
+
+    ADVANCED = "advanced"
+    # Moved, but the next step could not be published: the monitor re-drives it.
+    ADVANCED_UNSCHEDULED = "advanced_unscheduled"
+    FAILED_NO_STOCK = "failed_insufficient_stock"
+    FAILED_UNRESERVABLE = "failed_unreservable"
+    # A duplicate or redelivered step: the order was past it already.
+    ALREADY_DONE = "already_done"
+    # The order had ended (or the status has no step).
+    STOPPED = "stopped"
+    # The order ended while this step reserved: the reservation was given back.
+    RELEASED = "stopped_released_stock"
+    RESERVATION_REFUSED = "reservation_refused"
+    # The step came before the order reached its status.
+    OUT_OF_ORDER = "out_of_order"
+    NOT_FOUND = "not_found"
+    ERROR = "error"
 
 
 @dataclass(frozen=True)
 class RunStep:
     order_id: str
-    expected_status: str
+    expected_status: OrderStatus
     note: str = ""
     # The broker handed this task out before (its worker died holding it): the steps it
     # ran inline after its own may be done and the rest lost with the worker.
     redelivered: bool = False
     # The order as the compare-and-set of the step run just before, in this task, left
     # it: the reserving step then needs no read of its own.
-    known_order: domain.OrderSnapshot | None = None
+    known_order: OrderSnapshot | None = None
 
 
 @dataclass(frozen=True)
@@ -89,13 +108,14 @@ class StepDependencies:
 
 @dataclass(frozen=True)
 class StepResult:
-    outcome: str
-    status: str
+    outcome: StepOutcome
+    # The status the order was left in (None when it does not exist).
+    status: OrderStatus | None
     note: str = ""
     next_delay_s: float | None = None
     # The next step is due now: run it in this task rather than publish it.
     run_next_inline: bool = False
-    order: domain.OrderSnapshot | None = None
+    order: OrderSnapshot | None = None
 
 
 def advance_order(command: RunStep, deps: StepDependencies) -> StepResult:
@@ -109,7 +129,9 @@ def advance_order(command: RunStep, deps: StepDependencies) -> StepResult:
     result = _run_logged_step(command, deps)
     # Each pass moves the order one status further along the normal path, so the path's
     # length bounds the loop.
-    for _ in domain.NORMAL_PATH:
+    for _ in NORMAL_PATH:
+        if result.status is None:
+            break
         if result.run_next_inline:
             command = RunStep(command.order_id, result.status, known_order=result.order)
         elif _resumes_lost_steps(command, result, deps):
@@ -124,8 +146,9 @@ def _resumes_lost_steps(command: RunStep, result: StepResult, deps: StepDependen
     return (
         command.redelivered
         and deps.timing.immediate
-        and result.outcome == ALREADY_DONE
-        and domain.next_status(result.status) is not None
+        and result.outcome is StepOutcome.ALREADY_DONE
+        and result.status is not None
+        and next_on_normal_path(result.status) is not None
     )
 
 
@@ -134,9 +157,8 @@ def _run_logged_step(command: RunStep, deps: StepDependencies) -> StepResult:
     try:
         result = _run_step(command, deps)
     except Exception as exc:
-        _log_step(
-            command, started, ERROR, logging.WARNING, {"error": f"{type(exc).__name__}: {exc}"}
-        )
+        error = {"error": f"{type(exc).__name__}: {exc}"}
+        _log_step(command, started, StepOutcome.ERROR, logging.WARNING, error)
         raise
     details: dict[str, Any] = {"status": result.status}
     if result.note:
@@ -150,7 +172,7 @@ def _run_logged_step(command: RunStep, deps: StepDependencies) -> StepResult:
 def _log_step(
     command: RunStep,
     started: float,
-    outcome: str,
+    outcome: StepOutcome,
     level: int = logging.INFO,
     details: dict[str, Any] | None = None,
 ) -> None:
@@ -167,11 +189,11 @@ def _log_step(
 
 def _run_step(command: RunStep, deps: StepDependencies) -> StepResult:
     expected = command.expected_status
-    to_status = domain.next_status(expected)
+    to_status = next_on_normal_path(expected)
     if to_status is None:
-        return StepResult(STOPPED, expected)
+        return StepResult(StepOutcome.STOPPED, expected)
     try:
-        if expected == domain.RESERVING_STEP:
+        if expected is domain.RESERVING_STEP:
             stopped = _reserve(command, deps)
             if stopped is not None:
                 return stopped
@@ -179,7 +201,7 @@ def _run_step(command: RunStep, deps: StepDependencies) -> StepResult:
         # whether it is still where this step expects it.
         return _advance(command, deps, to_status)
     except OrderNotFound:
-        return StepResult(NOT_FOUND, "")
+        return StepResult(StepOutcome.NOT_FOUND, None)
 
 
 def _reserve(command: RunStep, deps: StepDependencies) -> StepResult | None:
@@ -192,22 +214,24 @@ def _reserve(command: RunStep, deps: StepDependencies) -> StepResult | None:
     try:
         deps.reservations.reserve_stock(order.order_id, order.items)
     except StockShortfall as short:
-        return _fail(command, deps, domain.shortfall_note(short.shortfalls), FAILED_NO_STOCK)
+        note = domain.shortfall_note(short.shortfalls)
+        return _fail(command, deps, note, StepOutcome.FAILED_NO_STOCK)
     except ReservationRejected as rejected:
-        return _fail(command, deps, f"cannot reserve stock: {rejected}", FAILED_UNRESERVABLE)
+        note = f"cannot reserve stock: {rejected}"
+        return _fail(command, deps, note, StepOutcome.FAILED_UNRESERVABLE)
     except ReservationRefused:
         # Only a cancel or a stale failure releases an order's reservation, and both
         # move the order to a terminal state that its next reader will see.
-        return StepResult(RESERVATION_REFUSED, order.status)
+        return StepResult(StepOutcome.RESERVATION_REFUSED, order.status)
     return None
 
 
-def _skip(current: str, expected: str) -> StepResult:
-    if domain.is_terminal(current):
-        return StepResult(STOPPED, current)
+def _skip(current: OrderStatus, expected: OrderStatus) -> StepResult:
+    if is_terminal(current):
+        return StepResult(StepOutcome.STOPPED, current)
     if domain.is_past(current, expected):
-        return StepResult(ALREADY_DONE, current)
-    return StepResult(OUT_OF_ORDER, current)
+        return StepResult(StepOutcome.ALREADY_DONE, current)
+    return StepResult(StepOutcome.OUT_OF_ORDER, current)
 
 
 def _with_redrive(note: str, command: RunStep) -> str:
@@ -216,7 +240,7 @@ def _with_redrive(note: str, command: RunStep) -> str:
     return f"{note} ({command.note})" if note else command.note
 
 
-def _advance(command: RunStep, deps: StepDependencies, to_status: str) -> StepResult:
+def _advance(command: RunStep, deps: StepDependencies, to_status: OrderStatus) -> StepResult:
     delay = deps.timing.next_delay()
     # When no step takes time, the steps after this one that need nothing but their
     # compare-and-set go in the same call (each still its own compare-and-set and commit).
@@ -224,31 +248,33 @@ def _advance(command: RunStep, deps: StepDependencies, to_status: str) -> StepRe
     try:
         advanced = deps.orders.advance_order(
             command.order_id, command.expected_status, to_status,
-            command.note, domain.step_due_in(delay), then,
+            command.note, step_due_in(delay), then,
         )
     except IllegalTransition as moved:
         return _stop_after_lost_race(command, deps, moved.current)
-    if not advanced.applied and advanced.order.status in (domain.CANCELED, domain.FAILED):
+    if not advanced.applied and advanced.order.status in ENDED_EARLY:
         return _stop_after_lost_race(command, deps, advanced.order.status)
     if not advanced.applied:
         # A duplicate of this step got there first and scheduled the next step itself.
-        return StepResult(ALREADY_DONE, advanced.order.status)
+        return StepResult(StepOutcome.ALREADY_DONE, advanced.order.status)
     if then:
         return _after_run_of_steps(to_status, then, advanced)
-    if domain.is_terminal(to_status):
-        return StepResult(ADVANCED, to_status)
+    if is_terminal(to_status):
+        return StepResult(StepOutcome.ADVANCED, to_status)
     if delay <= 0:
-        return StepResult(ADVANCED, to_status, run_next_inline=True, order=advanced.order)
+        return StepResult(
+            StepOutcome.ADVANCED, to_status, run_next_inline=True, order=advanced.order
+        )
     try:
         deps.publisher.publish_step(command.order_id, to_status, delay)
     except PublishFailed as exc:
         # The transition is committed with a due time; the stale monitor re-drives it.
-        return StepResult(ADVANCED_UNSCHEDULED, to_status, note=str(exc))
-    return StepResult(ADVANCED, to_status, next_delay_s=delay)
+        return StepResult(StepOutcome.ADVANCED_UNSCHEDULED, to_status, note=str(exc))
+    return StepResult(StepOutcome.ADVANCED, to_status, next_delay_s=delay)
 
 
 def _after_run_of_steps(
-    to_status: str, then: tuple[str, ...], advanced: AdvanceResult
+    to_status: OrderStatus, then: tuple[OrderStatus, ...], advanced: AdvanceResult
 ) -> StepResult:
     applied = then[: advanced.then_applied]
     reached = applied[-1] if applied else to_status
@@ -257,30 +283,34 @@ def _after_run_of_steps(
         # The run stopped: the order was canceled, failed or moved on meanwhile.
         skipped = _skip(advanced.order.status, reached)
         return StepResult(skipped.outcome, skipped.status, note=note)
-    if domain.is_terminal(reached):
-        return StepResult(ADVANCED, reached, note=note)
-    return StepResult(ADVANCED, reached, note=note, run_next_inline=True, order=advanced.order)
+    if is_terminal(reached):
+        return StepResult(StepOutcome.ADVANCED, reached, note=note)
+    return StepResult(
+        StepOutcome.ADVANCED, reached, note=note, run_next_inline=True, order=advanced.order
+    )
 
 
-def _stop_after_lost_race(command: RunStep, deps: StepDependencies, current: str) -> StepResult:
-    if command.expected_status == domain.RESERVING_STEP and current in (
-        domain.CANCELED, domain.FAILED
-    ):
+def _stop_after_lost_race(
+    command: RunStep, deps: StepDependencies, current: OrderStatus
+) -> StepResult:
+    if command.expected_status is domain.RESERVING_STEP and current in ENDED_EARLY:
         # We may have just reserved for an order canceled (or failed) meanwhile. Release
         # is idempotent, and whoever ended the order may have released before we reserved.
         deps.reservations.release_stock(command.order_id)
-        return StepResult(RELEASED, current)
+        return StepResult(StepOutcome.RELEASED, current)
     return _skip(current, command.expected_status)
 
 
-def _fail(command: RunStep, deps: StepDependencies, note: str, outcome: str) -> StepResult:
+def _fail(
+    command: RunStep, deps: StepDependencies, note: str, outcome: StepOutcome
+) -> StepResult:
     note = _with_redrive(note, command)
     try:
         failed = deps.orders.advance_order(
-            command.order_id, command.expected_status, domain.FAILED, note, 0.0
+            command.order_id, command.expected_status, OrderStatus.FAILED, note, 0.0
         )
     except IllegalTransition as moved:
         return _skip(moved.current, command.expected_status)
     if not failed.applied:
-        return StepResult(ALREADY_DONE, failed.order.status)
-    return StepResult(outcome, domain.FAILED, note=note)
+        return StepResult(StepOutcome.ALREADY_DONE, failed.order.status)
+    return StepResult(outcome, OrderStatus.FAILED, note=note)

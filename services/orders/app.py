@@ -11,6 +11,7 @@ import grpc
 from services.common.channels import aio_channel
 from services.common.config import Settings
 from services.common.database.engines import service_pools
+from services.common.lifecycle.timing import step_due_in
 from services.common.page_token_secret import page_token_source
 from services.common.proto.fulfillment.orders.v1 import (
     lifecycle_service_pb2,
@@ -23,11 +24,11 @@ from services.orders.adapters import tables
 from services.orders.adapters.change_feed import PostgresChangeFeed
 from services.orders.adapters.inventory_client import InventoryCatalog, ReservationReleaser
 from services.orders.adapters.price_cache import CachedCatalog
-from services.orders.adapters.step_publisher import CeleryStepPublisher
+from services.orders.adapters.step_publisher import BatchedFirstStepPublisher
 from services.orders.adapters.unit_of_work import SqlUnitOfWork
 from services.orders.entrypoints.lifecycle_servicer import OrderLifecycleServicer
 from services.orders.entrypoints.order_servicer import OrderServicer
-from services.orders.service_layer.dependencies import FIRST_STEP_SLACK_S, OrderServiceDeps
+from services.orders.service_layer.dependencies import OrderServiceDeps
 from services.orders.service_layer.stock_release import StockReleaseRetrier
 
 SERVICE_NAMES = (
@@ -57,7 +58,7 @@ async def build_app(settings: Settings) -> OrdersApp:
     page_tokens = page_token_source(settings, engine, tables.page_token_secret)
     inventory_channel = aio_channel(settings.inventory_addr)
     releaser = ReservationReleaser(inventory_channel, settings.grpc_deadline_s)
-    publisher = CeleryStepPublisher(settings)
+    publisher = BatchedFirstStepPublisher(settings)
     change_feed = PostgresChangeFeed(settings.orders_database_url)
     retrier = StockReleaseRetrier(uow, releaser)
     deps = OrderServiceDeps(
@@ -69,7 +70,8 @@ async def build_app(settings: Settings) -> OrdersApp:
         publisher=publisher,
         changes=change_feed,
         retry_stock_releases=retrier.retry_soon,
-        first_step_due_in_s=settings.step_delay_max_s + FIRST_STEP_SLACK_S,
+        # The first step is published at once; it is due as the longest step would be.
+        first_step_due_in_s=step_due_in(settings.step_delay_max_s),
         bulk_max_items=settings.bulk_max_items,
         page_tokens=page_tokens,
     )

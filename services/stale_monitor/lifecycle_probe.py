@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis
 
-from services.common.lifecycle_health import LifecycleLag, read_lifecycle_lag
+from services.common.lifecycle.health import LifecycleLag, read_lifecycle_lag
 from services.stale_monitor.service import LifecycleUnreadable
 
 

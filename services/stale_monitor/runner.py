@@ -12,10 +12,10 @@ import threading
 import time
 
 from services.common.config import Settings
-from services.common.lifecycle_tasks import make_sender
+from services.common.lifecycle.grpc_clients import ServiceClients
+from services.common.lifecycle.step_publisher import CeleryStepPublisher
+from services.common.lifecycle.tasks import make_sender
 from services.common.logs import log_event
-from services.lifecycle_worker.adapters.celery_publisher import CeleryStepPublisher
-from services.lifecycle_worker.adapters.grpc_clients import ServiceClients
 from services.stale_monitor.lifecycle_probe import RedisLifecycleProbe
 from services.stale_monitor.service import MonitorDependencies, SweepPolicy, sweep_stale_orders
 

@@ -1,7 +1,7 @@
 """sweep_stale_orders: claim overdue orders and re-drive their step or fail them.
 
 A late step is not a lost one. Each sweep first reads the lifecycle's lag (how long a due
-step now waits before a worker starts it: services.common.lifecycle_health) and claims
+step now waits before a worker starts it: services.common.lifecycle.health) and claims
 only orders overdue by more than FULFILLMENT_STALE_AFTER_S plus that lag; a re-driven
 step gets the lag on top of its lease, so while it waits in the queue its order is not
 claimed again (at most one re-drive per order is outstanding, and re-drives never add
@@ -28,18 +28,21 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from services.common.config import Settings
-from services.common.lifecycle_health import LifecycleLag
-from services.common.logs import log_event
-from services.lifecycle_worker import domain
-from services.lifecycle_worker.ports import (
+from services.common.lifecycle.health import LifecycleLag
+from services.common.lifecycle.ports import (
     IllegalTransition,
     OrderNotFound,
     OrdersGateway,
+    OrderSnapshot,
     PublishFailed,
     ReservationsGateway,
     StaleOrder,
     StepPublisher,
 )
+from services.common.lifecycle.status import OrderStatus
+from services.common.lifecycle.timing import step_due_in
+from services.common.logs import log_event
+from services.stale_monitor import domain
 
 logger = logging.getLogger("fulfillment.monitor")
 
@@ -64,7 +67,7 @@ class SweepPolicy:
         # step (its longest delay plus the margin) before the order may count as due again.
         return cls(
             stale_after_s=settings.stale_after_s,
-            lease_s=domain.step_due_in(settings.step_delay_max_s),
+            lease_s=step_due_in(settings.step_delay_max_s),
             retries=settings.stale_retries,
         )
 
@@ -190,7 +193,7 @@ def handle_stale_order(
 
 
 def _redrive(
-    order: domain.OrderSnapshot, decision: domain.Redrive, deps: MonitorDependencies
+    order: OrderSnapshot, decision: domain.Redrive, deps: MonitorDependencies
 ) -> StaleOutcome:
     fields: dict[str, Any] = {
         "order_id": order.order_id, "step": order.status,
@@ -209,12 +212,12 @@ def _redrive(
 
 
 def _fail(
-    order: domain.OrderSnapshot, decision: domain.FailStale, deps: MonitorDependencies
+    order: OrderSnapshot, decision: domain.FailStale, deps: MonitorDependencies
 ) -> StaleOutcome:
     note = decision.note(order.status)
     fields: dict[str, Any] = {"order_id": order.order_id, "step": order.status, "note": note}
     try:
-        result = deps.orders.advance_order(order.order_id, order.status, domain.FAILED, note, 0.0)
+        result = deps.orders.advance_order(order.order_id, order.status, OrderStatus.FAILED, note, 0.0)
     except (IllegalTransition, OrderNotFound) as exc:
         # The step went ahead after all (or the order was canceled) since the claim.
         current = getattr(exc, "current", "")

@@ -9,6 +9,7 @@ import sys
 import uuid
 from pathlib import Path
 
+from services.common.lifecycle.status import OrderStatus
 from tests.e2e.conftest import Stack
 
 
@@ -61,4 +62,4 @@ def test_grpcurl_through_the_gateway(stack: Stack) -> None:
         "fulfillment.orders.v1.OrderService/CreateOrder",
     )
     assert order.returncode == 0, order.stderr
-    assert json.loads(order.stdout)["status"] == "PENDING"
+    assert json.loads(order.stdout)["status"] == OrderStatus.PENDING

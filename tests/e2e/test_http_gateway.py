@@ -16,6 +16,7 @@ import grpc
 import pytest
 
 from services.bench.rss import command_line, descendants
+from services.common.lifecycle.status import NORMAL_PATH, OrderStatus
 from services.common.proto.fulfillment.inventory.v1 import (
     reservation_service_pb2,
     reservation_service_pb2_grpc,
@@ -24,7 +25,7 @@ from services.common.proto.fulfillment.orders.v1 import lifecycle_service_pb2
 from tests.e2e.conftest import Stack
 from tests.support import wait_until
 
-TERMINAL = {"DELIVERED", "FAILED", "CANCELED"}
+TERMINAL = {OrderStatus.DELIVERED, OrderStatus.FAILED, OrderStatus.CANCELED}
 
 
 def _product(stack: Stack, stock: int = 10, price: str = "12.50") -> dict[str, Any]:
@@ -92,21 +93,21 @@ def test_order_walkthrough_over_http(stack: Stack) -> None:
         },
     )
     assert status == 200, order
-    assert order["status"] == "PENDING"
+    assert order["status"] == OrderStatus.PENDING
     assert order["items"][0]["unit_price"] == "12.50"
     assert {"order_id", "customer_name", "create_time", "update_time"} <= order.keys()
     order_id = order["order_id"]
 
     final = _wait_terminal(stack, order_id)
-    assert final["status"] == "DELIVERED"
+    assert final["status"] == OrderStatus.DELIVERED
     status, history = stack.http("GET", f"/v1/orders/{order_id}/history")
     assert status == 200
     assert [e["to_status"] for e in history["entries"]] == [
-        "PENDING",
-        "PROCESSING",
-        "PACKAGING",
-        "SHIPPED",
-        "DELIVERED",
+        OrderStatus.PENDING,
+        OrderStatus.PROCESSING,
+        OrderStatus.PACKAGING,
+        OrderStatus.SHIPPED,
+        OrderStatus.DELIVERED,
     ]
     assert int(stack.http("GET", f"/v1/products/{pid}/stock")[1]["stock_level"]) == 3
 
@@ -117,7 +118,7 @@ def test_order_walkthrough_over_http(stack: Stack) -> None:
     assert order_id in {o["order_id"] for o in listed["orders"]}
 
     status, error = stack.http("POST", f"/v1/orders/{order_id}:cancel", {"reason": "too late"})
-    assert status in (400, 409, 412) and error["code"] == 9 and "DELIVERED" in error["message"]
+    assert status in (400, 409, 412) and error["code"] == 9 and OrderStatus.DELIVERED in error["message"]
 
 
 def test_cancel_over_http_returns_stock(stack: Stack) -> None:
@@ -133,7 +134,7 @@ def test_cancel_over_http_returns_stock(stack: Stack) -> None:
         status, order = stack.http(
             "POST", "/v1/orders", {"customer_name": "Bo", "items": [{"product_id": pid, "quantity": 1}]}
         )
-        assert status == 200 and order["status"] == "PENDING", order
+        assert status == 200 and order["status"] == OrderStatus.PENDING, order
         with grpc.insecure_channel(stack.inventory_addr) as channel:
             reserved = reservation_service_pb2_grpc.ReservationServiceStub(channel).ReserveStock(
                 reservation_service_pb2.ReserveStockRequest(
@@ -148,7 +149,7 @@ def test_cancel_over_http_returns_stock(stack: Stack) -> None:
             "POST", f"/v1/orders/{order['order_id']}:cancel", {"reason": "changed mind"}
         )
         assert status == 200, canceled
-        assert canceled["status"] == "CANCELED"
+        assert canceled["status"] == OrderStatus.CANCELED
         wait_until(lambda: stock() == 4, timeout=30, what="stock to come back")
 
 
@@ -213,7 +214,7 @@ def test_bulk_create_over_http(stack: Stack) -> None:
     failed = {r.get("index", 0) for r in results if r.get("status", {}).get("code", 0) != 0}
     assert failed == set(bad)
     assert all(
-        r["order"]["status"] in {"PENDING", "PROCESSING", "PACKAGING", "SHIPPED", "DELIVERED"}
+        r["order"]["status"] in NORMAL_PATH
         for r in results
         if r.get("index", 0) not in bad
     )
@@ -236,9 +237,9 @@ def test_watch_streams_states_to_delivered(stack: Stack) -> None:
     assert response.status == 200
     states = [o["status"] for o in json.loads(response.read().decode())]
     conn.close()
-    assert states[-1] == "DELIVERED"
+    assert states[-1] == OrderStatus.DELIVERED
     assert states == sorted(set(states), key=states.index), states  # no repeats
-    order_of = ["PENDING", "PROCESSING", "PACKAGING", "SHIPPED", "DELIVERED"]
+    order_of = list(NORMAL_PATH)
     assert [order_of.index(s) for s in states] == sorted(order_of.index(s) for s in states)
 
 

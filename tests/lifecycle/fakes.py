@@ -10,18 +10,20 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from services.common.lifecycle_health import LifecycleLag
-from services.lifecycle_worker import domain
-from services.lifecycle_worker.domain import OrderItem, OrderSnapshot, Shortfall
-from services.lifecycle_worker.ports import (
+from services.common.lifecycle.health import LifecycleLag
+from services.common.lifecycle.ports import (
     AdvanceResult,
     IllegalTransition,
+    OrderItem,
     OrderNotFound,
+    OrderSnapshot,
     PublishFailed,
     ReservationRefused,
+    Shortfall,
     StaleOrder,
     StockShortfall,
 )
+from services.common.lifecycle.status import ENDED_EARLY, OrderStatus, has_reached
 
 
 @dataclass
@@ -32,18 +34,20 @@ class FakeOrders:
     stale_batches: list[list[StaleOrder]] = field(default_factory=list)
     claims: list[tuple[int, float, float]] = field(default_factory=list)
     # A run of zero-delay steps finds the order canceled when it reaches this status.
-    cancel_before: str | None = None
+    cancel_before: OrderStatus | None = None
 
-    def add(self, order_id: str, items: Sequence[OrderItem], status: str = "PENDING") -> None:
-        self.orders[order_id] = OrderSnapshot(order_id, status, tuple(items))
+    def add(
+        self, order_id: str, items: Sequence[OrderItem], status: str = OrderStatus.PENDING
+    ) -> None:
+        self.orders[order_id] = OrderSnapshot(order_id, OrderStatus(status), tuple(items))
         self.history[order_id] = [("", status, "")]
 
     def set_status(self, order_id: str, status: str, note: str = "") -> None:
         order = self.orders[order_id]
         self.history[order_id].append((order.status, status, note))
-        self.orders[order_id] = OrderSnapshot(order_id, status, order.items)
+        self.orders[order_id] = OrderSnapshot(order_id, OrderStatus(status), order.items)
 
-    def status(self, order_id: str) -> str:
+    def status(self, order_id: str) -> OrderStatus:
         return self.orders[order_id].status
 
     def get_order(self, order_id: str) -> OrderSnapshot:
@@ -55,8 +59,8 @@ class FakeOrders:
         return self.orders[order_id]
 
     def advance_order(
-        self, order_id: str, expected_status: str, to_status: str, note: str,
-        next_step_due_in_s: float, then_statuses: Sequence[str] = (),
+        self, order_id: str, expected_status: OrderStatus, to_status: OrderStatus, note: str,
+        next_step_due_in_s: float, then_statuses: Sequence[OrderStatus] = (),
     ) -> AdvanceResult:
         current = self._find(order_id).status
         if current == expected_status:
@@ -65,15 +69,12 @@ class FakeOrders:
             then_applied = 0
             for status in then_statuses:
                 if self.cancel_before == status:  # a cancel wins the race to this step
-                    self.set_status(order_id, domain.CANCELED, "canceled meanwhile")
+                    self.set_status(order_id, OrderStatus.CANCELED, "canceled meanwhile")
                     break
                 self.set_status(order_id, status, "")
                 then_applied += 1
             return AdvanceResult(self.orders[order_id], True, then_applied)
-        if current == to_status or (
-            to_status in domain.NORMAL_PATH and domain.is_past(current, to_status)
-            and current not in (domain.CANCELED, domain.FAILED)
-        ):
+        if current is to_status or (current not in ENDED_EARLY and has_reached(current, to_status)):
             return AdvanceResult(self.orders[order_id], False)
         raise IllegalTransition(order_id, current)
 
@@ -128,7 +129,7 @@ class FakePublisher:
     broken: bool = False
 
     def publish_step(
-        self, order_id: str, status: str, delay_s: float = 0.0, note: str = ""
+        self, order_id: str, status: OrderStatus, delay_s: float = 0.0, note: str = ""
     ) -> None:
         if self.broken:
             raise PublishFailed("broker down")

@@ -19,6 +19,7 @@ import grpc
 import redis
 
 from services.bench.stores import REDIS_LOCK_KEY
+from services.common.lifecycle.status import NORMAL_PATH, OrderStatus
 from services.common.pagination import every_page
 from services.common.proto.fulfillment.inventory.v1 import (
     inventory_service_pb2 as inventory_pb2,
@@ -33,7 +34,7 @@ from tests.support import Process, free_port, fulfillment_command, wait_healthy,
 Status = orders_pb2.Order.Status
 TERMINAL = {Status.DELIVERED, Status.CANCELED, Status.FAILED}
 HOLDING_STOCK = {Status.PACKAGING, Status.SHIPPED, Status.DELIVERED}
-FULL_PATH = ["PENDING", "PROCESSING", "PACKAGING", "SHIPPED", "DELIVERED"]
+FULL_PATH = list(NORMAL_PATH)
 STARTUP_TIMEOUT_S = 60.0
 
 
@@ -215,7 +216,7 @@ def assert_every_order_delivered(
 ) -> None:
     """Every order DELIVERED along the whole path once, and each product's stock down by
     exactly what the baskets took."""
-    assert Counter(Status.Name(o.status) for o in orders) == {"DELIVERED": len(baskets)}
+    assert Counter(Status.Name(o.status) for o in orders) == {OrderStatus.DELIVERED: len(baskets)}
     with ThreadPoolExecutor(8) as pool:
         paths = list(pool.map(lambda o: status_path(services.history(o.order_id)), orders))
     assert all(path == FULL_PATH for path in paths), [p for p in paths if p != FULL_PATH][:3]
@@ -234,7 +235,7 @@ def assert_history_is_a_chain(order: orders_pb2.Order, entries: Sequence[orders_
     """PENDING first, each row starts where the previous ended, no status twice, ends at
     the order's status: no gaps and no duplicated transitions."""
     path = status_path(entries)
-    assert path and path[0] == "PENDING", (order.order_id, path)
+    assert path and path[0] == OrderStatus.PENDING, (order.order_id, path)
     for previous, entry in zip(entries, entries[1:], strict=False):
         assert entry.from_status == previous.to_status, (order.order_id, path)
     assert len(set(path)) == len(path), (order.order_id, path)

@@ -1,4 +1,4 @@
-"""Unit tests: retry policy, reading shortfalls from a gRPC status, per-process clients."""
+"""Unit tests: retry policy, reading structured reasons from a gRPC status, per-process clients."""
 
 from __future__ import annotations
 
@@ -8,10 +8,17 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from services.lifecycle_worker.adapters.grpc_clients import parse_violation, shortfalls_from_error
-from services.lifecycle_worker.adapters.retry import RetryPolicy, call_with_retries
+from services.common.errors import ERROR_DOMAIN, Reason
+from services.common.lifecycle.grpc_clients import GrpcReservations, shortfall_of
+from services.common.lifecycle.ports import (
+    OrderItem,
+    ReservationRefused,
+    ReservationRejected,
+    Shortfall,
+    StockShortfall,
+)
+from services.common.lifecycle.retry import RetryPolicy, call_with_retries
 from services.lifecycle_worker.celery_app import PerProcessDependencies
-from services.lifecycle_worker.domain import OrderItem, Shortfall
 
 
 class FakeRpcError(grpc.RpcError, grpc.Call):
@@ -80,43 +87,52 @@ def test_errors_that_a_retry_cannot_fix_are_raised_at_once() -> None:
     assert len(calls) == 1
 
 
-def shortfall_error(violations: list[tuple[str, str]]) -> FakeRpcError:
-    failure = error_details_pb2.PreconditionFailure(
-        violations=[
-            error_details_pb2.PreconditionFailure.Violation(
-                type="STOCK", subject=subject, description=description
-            )
-            for subject, description in violations
-        ]
-    )
-    detail = any_pb2.Any()
-    detail.Pack(failure)
-    status = rpc_status.to_status(
-        status_pb2.Status(
-            code=code_pb2.FAILED_PRECONDITION, message="insufficient stock", details=[detail]
-        )
-    )
+def failed_with(code: int, *infos: tuple[Reason, dict[str, str]]) -> FakeRpcError:
+    """A failed call as our servers answer it: a status with ErrorInfo details."""
+    details = []
+    for reason, metadata in infos:
+        detail = any_pb2.Any()
+        detail.Pack(error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN, metadata=metadata))
+        details.append(detail)
+    status = rpc_status.to_status(status_pb2.Status(code=code, message="refused", details=details))
     return FakeRpcError(status.code, status.details, status.trailing_metadata)
 
 
-def test_shortfalls_are_read_from_precondition_failure_details() -> None:
-    error = shortfall_error(
-        [("products/12", "requested 3, available 1"), ("products/14", "requested 1, available 0")]
+class RefusingStub:
+    def __init__(self, error: FakeRpcError) -> None:
+        self.error = error
+
+    def ReserveStock(self, request: object, timeout: float) -> None:  # noqa: N802 - gRPC's name
+        raise self.error
+
+
+def reserve_against(error: FakeRpcError) -> None:
+    reservations = GrpcReservations(grpc.insecure_channel("127.0.0.1:1"), 1.0, RetryPolicy(attempts=1))
+    reservations._stub = RefusingStub(error)  # type: ignore[assignment]
+    reservations.reserve_stock("o1", [OrderItem(12, 3), OrderItem(14, 1)])
+
+
+def test_shortfalls_are_read_from_their_structured_reasons() -> None:
+    error = failed_with(
+        code_pb2.FAILED_PRECONDITION,
+        (Reason.INSUFFICIENT_STOCK, {"product_id": "12", "requested": "3", "available": "1"}),
+        (Reason.INSUFFICIENT_STOCK, {"product_id": "14", "requested": "1", "available": "0"}),
     )
-
-    shortfalls = shortfalls_from_error(error, [OrderItem(12, 3), OrderItem(14, 1)])
-
-    assert shortfalls == [Shortfall(12, 3, 1), Shortfall(14, 1, 0)]
-
-
-def test_a_refusal_without_product_violations_is_not_a_shortfall() -> None:
-    assert shortfalls_from_error(shortfall_error([("orders/abc", "released")]), []) == []
-    assert shortfalls_from_error(FakeRpcError(grpc.StatusCode.FAILED_PRECONDITION, "no"), []) == []
+    with pytest.raises(StockShortfall) as short:
+        reserve_against(error)
+    assert short.value.shortfalls == (Shortfall(12, 3, 1), Shortfall(14, 1, 0))
 
 
-def test_violation_without_numbers_falls_back_to_the_ordered_quantity() -> None:
-    assert parse_violation("products/9", "not enough", {9: 4}) == Shortfall(9, 4, None)
-    assert parse_violation("orders/9", "requested 1, available 0", {}) is None
+def test_a_refusal_without_a_shortfall_reason_is_a_refused_reservation() -> None:
+    released = failed_with(code_pb2.FAILED_PRECONDITION, (Reason.RESERVATION_RELEASED, {"order_id": "o1"}))
+    with pytest.raises(ReservationRefused):
+        reserve_against(released)
+    with pytest.raises(ReservationRejected):
+        reserve_against(failed_with(code_pb2.NOT_FOUND, (Reason.PRODUCT_NOT_FOUND, {"product_id": "14"})))
+
+
+def test_a_shortfall_that_does_not_say_what_is_available_says_unknown() -> None:
+    assert shortfall_of({"product_id": "9", "requested": "4"}) == Shortfall(9, 4, None)
 
 
 def test_dependencies_are_rebuilt_in_a_forked_process(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,7 +18,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from services.common.lifecycle_health import read_lifecycle_lag
+from services.common.lifecycle.health import read_lifecycle_lag
+from services.common.lifecycle.status import OrderStatus
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
 from tests.lifecycle.stack import Services, Status, log_events, purge_broker, wait_started
 
@@ -92,7 +93,7 @@ def test_ten_thousand_orders_behind_a_two_slot_worker_are_all_delivered_none_sta
         f"backlog: {ORDERS} orders delivered in {drained_s:.0f}s, lifecycle lag peaked at "
         f"{lag.max_lag_s:.0f}s against a stale window of {STALE_AFTER_S:g}s"
     )
-    assert Counter(Status.Name(o.status) for o in orders) == {"DELIVERED": ORDERS}
+    assert Counter(Status.Name(o.status) for o in orders) == {OrderStatus.DELIVERED: ORDERS}
     assert lag.max_lag_s > 5 * STALE_AFTER_S, "no backlog built up: the test proves nothing"
     redriven = [e for e in log_events(monitor, event="stale_redrive") if e["order_id"] in order_ids]
     assert redriven == [], f"{len(redriven)} orders that were only queued were re-driven"

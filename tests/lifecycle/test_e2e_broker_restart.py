@@ -1,7 +1,7 @@
 """End-to-end: the broker (a redis-server this test owns, nothing persisted) restarts
 while orders are in flight; every order still ends, and stock is conserved. Restarted
 again and again under load, the worker keeps consuming (kombu's reconnect path is guarded:
-services/common/broker_transport.py) and every order is delivered."""
+services/common/lifecycle/broker_transport.py) and every order is delivered."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from services.common.lifecycle.status import OrderStatus
 from tests.lifecycle.stack import (
     HOLDING_STOCK,
     TERMINAL,
@@ -166,7 +167,7 @@ def test_repeated_broker_restarts_under_load_the_worker_keeps_consuming_and_ever
     late = services.place_orders(who, [[(product, 1)]] * 10)
     orders = services.wait_all_terminal(who, len(placed) + len(late), timeout=180)
 
-    assert Counter(Status.Name(o.status) for o in orders) == {"DELIVERED": len(orders)}
+    assert Counter(Status.Name(o.status) for o in orders) == {OrderStatus.DELIVERED: len(orders)}
     assert services.stock(product) == 10_000 - len(orders)
     assert "Unrecoverable error" not in read_log(worker)
     for order in orders[:50]:

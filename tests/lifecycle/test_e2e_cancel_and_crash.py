@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import grpc
 import pytest
 
+from services.common.lifecycle.status import OrderStatus
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
 from tests.lifecycle.stack import (
     HOLDING_STOCK,
@@ -89,7 +90,7 @@ def wait_for_step(lifecycle: Lifecycle, order_id: str, step: str) -> dict:
     )
 
 
-@pytest.mark.parametrize("caught_in", ["PROCESSING", "PACKAGING"])
+@pytest.mark.parametrize("caught_in", [OrderStatus.PROCESSING, OrderStatus.PACKAGING])
 def test_cancel_returns_reserved_stock(lifecycle: Lifecycle, caught_in: str) -> None:
     services = lifecycle.services
     first, second = services.create_product(stock=10), services.create_product(stock=4)
@@ -105,7 +106,7 @@ def test_cancel_returns_reserved_stock(lifecycle: Lifecycle, caught_in: str) -> 
     # stock is back where it started.
     wait_for_step(lifecycle, order_id, caught_in)
     assert (services.stock(first), services.stock(second)) == (10, 4)
-    assert status_path(services.history(order_id))[-2:] == [caught_in, "CANCELED"]
+    assert status_path(services.history(order_id))[-2:] == [caught_in, OrderStatus.CANCELED]
 
 
 def test_cancel_after_shipping_is_refused(lifecycle: Lifecycle) -> None:

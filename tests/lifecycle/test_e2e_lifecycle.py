@@ -16,7 +16,8 @@ import pytest
 import redis
 
 from services.common.config import Settings
-from services.common.lifecycle_tasks import LIFECYCLE_QUEUE, RUN_STEP_TASK, make_sender
+from services.common.lifecycle.status import OrderStatus
+from services.common.lifecycle.tasks import LIFECYCLE_QUEUE, RUN_STEP_TASK, make_sender
 from tests.lifecycle.stack import (
     FULL_PATH,
     Services,
@@ -34,6 +35,9 @@ QUIET_MONITOR = {"FULFILLMENT_STALE_AFTER_S": "60", "FULFILLMENT_SWEEP_INTERVAL_
 
 # Startup of the processes counts against the first test of the module.
 pytestmark = pytest.mark.timeout(300)
+
+# The path of an order whose reservation came up short.
+SHORT_PATH = [OrderStatus.PENDING, OrderStatus.PROCESSING, OrderStatus.FAILED]
 
 
 @dataclass
@@ -95,7 +99,7 @@ def test_concurrent_orders_never_oversell(lifecycle: Lifecycle) -> None:
     assert not watcher.is_alive(), "the stock watcher did not stop"
 
     outcomes = Counter(Status.Name(o.status) for o in orders)
-    assert outcomes == {"DELIVERED": 50, "FAILED": 100}
+    assert outcomes == {OrderStatus.DELIVERED: 50, OrderStatus.FAILED: 100}
     for order in orders:
         if order.status == Status.FAILED:
             assert order.status_note.startswith("insufficient stock"), order.status_note
@@ -119,7 +123,7 @@ def test_partially_available_order_fails_and_reserves_nothing(lifecycle: Lifecyc
         f"insufficient stock: product {short} requested 3, available 1"
     )
     assert (services.stock(available), services.stock(short)) == (5, 1)
-    assert status_path(services.history(order_id)) == ["PENDING", "PROCESSING", "FAILED"]
+    assert status_path(services.history(order_id)) == SHORT_PATH
 
 
 def test_duplicated_step_tasks_change_nothing_twice(lifecycle: Lifecycle, redis_url: str) -> None:
@@ -131,7 +135,7 @@ def test_duplicated_step_tasks_change_nothing_twice(lifecycle: Lifecycle, redis_
     # Every step of every order, three more times, from several publishers at once: each
     # races the real task for its step (redelivery after a lost ack looks just like this).
     sender = make_sender(Settings.from_env({"REDIS_URL": redis_url}))
-    steps = ["PENDING", "PROCESSING", "PACKAGING", "SHIPPED"]
+    steps = [OrderStatus.PENDING, OrderStatus.PROCESSING, OrderStatus.PACKAGING, OrderStatus.SHIPPED]
     try:
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(
@@ -142,12 +146,13 @@ def test_duplicated_step_tasks_change_nothing_twice(lifecycle: Lifecycle, redis_
         sender.close()
     orders = services.wait_all_terminal(who, 40, timeout=120)
 
-    assert Counter(Status.Name(o.status) for o in orders) == {"DELIVERED": 30, "FAILED": 10}
+    counts = Counter(Status.Name(o.status) for o in orders)
+    assert counts == {OrderStatus.DELIVERED: 30, OrderStatus.FAILED: 10}
     assert services.stock(product) == 0
     with ThreadPoolExecutor(8) as pool:
         paths = list(pool.map(lambda o: (o.status, status_path(services.history(o.order_id))), orders))
     for status, path in paths:
-        expected = FULL_PATH if status == Status.DELIVERED else ["PENDING", "PROCESSING", "FAILED"]
+        expected = FULL_PATH if status == Status.DELIVERED else SHORT_PATH
         assert path == expected
     # Let the leftover duplicates drain so later tests start from an idle worker.
     queue = redis.Redis.from_url(redis_url)

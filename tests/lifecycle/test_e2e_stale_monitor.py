@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from services.common.lifecycle.status import OrderStatus
 from tests.lifecycle.stack import (
     Services,
     Status,
@@ -109,7 +110,7 @@ def test_stale_orders_are_redriven_then_failed_with_stock_released(
         assert order.status == Status.FAILED
         assert order.status_note == f"stale: step PACKAGING overdue after {RETRIES} re-drives"
         assert status_path(services.history(order.order_id)) == [
-            "PENDING", "PROCESSING", "PACKAGING", "FAILED"
+            OrderStatus.PENDING, OrderStatus.PROCESSING, OrderStatus.PACKAGING, OrderStatus.FAILED
         ]
     assert services.stock(product) == 30
     assert_redriven_then_failed_once(monitors, order_ids)
@@ -130,7 +131,7 @@ def test_two_monitors_never_handle_an_order_twice(monitors: Monitors) -> None:
 
     assert {o.status for o in orders} == {Status.FAILED}
     for order in orders:
-        assert status_path(services.history(order.order_id)) == ["PENDING", "FAILED"]
+        assert status_path(services.history(order.order_id)) == [OrderStatus.PENDING, OrderStatus.FAILED]
     assert services.stock(product) == 100
     assert_redriven_then_failed_once(monitors, order_ids)
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from services.common.lifecycle.status import OrderStatus
 from tests.lifecycle.stack import (
     FULL_PATH,
     Services,
@@ -49,4 +50,4 @@ def test_the_threads_pool_walks_every_order_through_published_steps(
     # Each step ran in a task of its own, scheduled with its delay, none inline.
     advanced = [e for e in log_events(threads_worker, event="step") if e["outcome"] == "advanced"]
     assert len(advanced) == 60 * (len(FULL_PATH) - 1)
-    assert all(e.get("next_delay_s", 0) > 0 for e in advanced if e["status"] != "DELIVERED")
+    assert all(e.get("next_delay_s", 0) > 0 for e in advanced if e["status"] != OrderStatus.DELIVERED)

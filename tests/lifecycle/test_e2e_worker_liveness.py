@@ -12,8 +12,9 @@ import pytest
 import redis
 
 from services.common.config import Settings
-from services.common.lifecycle_health import HEARTBEATS_KEY, WorkerBeat
-from services.common.lifecycle_tasks import LIFECYCLE_QUEUE, make_sender
+from services.common.lifecycle.health import HEARTBEATS_KEY, WorkerBeat
+from services.common.lifecycle.status import OrderStatus
+from services.common.lifecycle.tasks import LIFECYCLE_QUEUE, make_sender
 from tests.lifecycle.stack import Services, purge_broker, wait_started
 from tests.support import Process, wait_until
 
@@ -76,7 +77,7 @@ def test_a_worker_connected_but_not_consuming_says_so_and_its_liveness_file_goes
         )
         assert replies, "the worker did not answer the remote control command"
         # A step waits in the queue that nobody takes.
-        sender.send_task("fulfillment.lifecycle.run_step", args=[str(uuid.uuid4()), "PENDING"])
+        sender.send_task("fulfillment.lifecycle.run_step", args=[str(uuid.uuid4()), OrderStatus.PENDING])
         stalled = wait_until(
             lambda: (b := beat_of(broker, worker)) is not None and not b.consuming and b,
             timeout=30, what="a heartbeat that says not consuming",

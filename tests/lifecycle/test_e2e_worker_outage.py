@@ -12,6 +12,7 @@ from collections import Counter
 
 import pytest
 
+from services.common.lifecycle.status import OrderStatus
 from tests.lifecycle.stack import (
     Services,
     Status,
@@ -64,7 +65,7 @@ def test_a_worker_outage_longer_than_the_stale_window_delays_orders_and_fails_no
 
     assert in_flight, "every order was delivered before the outage: the test proves nothing"
     assert stalled, "the monitor did not say that no worker was alive"
-    assert Counter(Status.Name(o.status) for o in orders) == {"DELIVERED": 40}
+    assert Counter(Status.Name(o.status) for o in orders) == {OrderStatus.DELIVERED: 40}
     assert log_events(monitor, event="stale_fail") == []
     for order in orders:
         assert_history_is_a_chain(order, services.history(order.order_id))

@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from services.bench.stores import claim_redis_db
-from services.common.lifecycle_health import (
+from services.common.lifecycle.health import (
     HEARTBEAT_FORGET_AFTER_S,
     HEARTBEAT_STALE_AFTER_S,
     HEARTBEATS_KEY,
@@ -20,7 +20,7 @@ from services.common.lifecycle_health import (
     read_lifecycle_lag,
     write_beat,
 )
-from services.common.lifecycle_tasks import LIFECYCLE_QUEUE, PUBLISHED_AT_HEADER
+from services.common.lifecycle.tasks import LIFECYCLE_QUEUE, PUBLISHED_AT_HEADER
 from tests.conftest import REDIS_BASE
 
 NOW = 1_800_000_000.0

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from services.common.lifecycle_health import LifecycleLag
-from services.lifecycle_worker.domain import OrderItem
-from services.lifecycle_worker.ports import StaleOrder
+from services.common.lifecycle.health import LifecycleLag
+from services.common.lifecycle.ports import OrderItem, StaleOrder
+from services.common.lifecycle.status import OrderStatus
+from services.stale_monitor import domain as stale_rules
 from services.stale_monitor.service import MonitorDependencies, SweepPolicy, sweep_stale_orders
 from tests.lifecycle.fakes import FakeLifecycle, FakeOrders, FakePublisher, FakeReservations
 
@@ -48,31 +49,31 @@ def claim(orders: FakeOrders, order_id: str, claims: int) -> StaleOrder:
 def test_stale_step_is_redriven_with_its_attempt_number(
     deps: MonitorDependencies, orders: FakeOrders, publisher: FakePublisher
 ) -> None:
-    orders.add("o1", [OrderItem(7, 1)], status="PACKAGING")
+    orders.add("o1", [OrderItem(7, 1)], status=OrderStatus.PACKAGING)
     orders.stale_batches = [[claim(orders, "o1", 1)]]
 
     report = sweep_stale_orders(deps, POLICY)
 
     assert report.redriven == 1
-    assert publisher.published == [("o1", "PACKAGING", 0.0, "re-drive attempt 1 of 2")]
+    assert publisher.published == [("o1", OrderStatus.PACKAGING, 0.0, "re-drive attempt 1 of 2")]
     assert orders.claims == [(3, 60.0, 4.0)]
-    assert orders.status("o1") == "PACKAGING"
+    assert orders.status("o1") == OrderStatus.PACKAGING
 
 
 def test_step_overdue_after_the_last_redrive_fails_the_order_and_releases_its_stock(
     deps: MonitorDependencies, orders: FakeOrders, reservations: FakeReservations,
     publisher: FakePublisher,
 ) -> None:
-    orders.add("o1", [OrderItem(7, 4)], status="PROCESSING")
+    orders.add("o1", [OrderItem(7, 4)], status=OrderStatus.PROCESSING)
     reservations.reserve_stock("o1", [OrderItem(7, 4)])
-    orders.set_status("o1", "PACKAGING")
+    orders.set_status("o1", OrderStatus.PACKAGING)
     orders.stale_batches = [[claim(orders, "o1", 3)]]
 
     report = sweep_stale_orders(deps, POLICY)
 
     assert report.failed == 1
     assert orders.history["o1"][-1] == (
-        "PACKAGING", "FAILED", "stale: step PACKAGING overdue after 2 re-drives"
+        OrderStatus.PACKAGING, OrderStatus.FAILED, "stale: step PACKAGING overdue after 2 re-drives"
     )
     assert reservations.stock[7] == 10
     assert publisher.published == []
@@ -81,28 +82,28 @@ def test_step_overdue_after_the_last_redrive_fails_the_order_and_releases_its_st
 def test_zero_retries_fail_a_stale_order_at_once(
     deps: MonitorDependencies, orders: FakeOrders
 ) -> None:
-    orders.add("o1", [OrderItem(7, 1)], status="PENDING")
+    orders.add("o1", [OrderItem(7, 1)], status=OrderStatus.PENDING)
     orders.stale_batches = [[claim(orders, "o1", 1)]]
 
     sweep_stale_orders(deps, SweepPolicy(60.0, 4.0, retries=0))
 
-    assert orders.status("o1") == "FAILED"
+    assert orders.status("o1") == OrderStatus.FAILED
 
 
 def test_order_that_moved_on_since_the_claim_is_left_alone(
     deps: MonitorDependencies, orders: FakeOrders, reservations: FakeReservations
 ) -> None:
-    orders.add("o1", [OrderItem(7, 2)], status="PROCESSING")
+    orders.add("o1", [OrderItem(7, 2)], status=OrderStatus.PROCESSING)
     reservations.reserve_stock("o1", [OrderItem(7, 2)])
     stale = claim(orders, "o1", 3)
-    orders.set_status("o1", "PACKAGING")
-    orders.set_status("o1", "SHIPPED")
+    orders.set_status("o1", OrderStatus.PACKAGING)
+    orders.set_status("o1", OrderStatus.SHIPPED)
     orders.stale_batches = [[stale]]
 
     report = sweep_stale_orders(deps, POLICY)
 
     assert report.moved_on == 1
-    assert orders.status("o1") == "SHIPPED"
+    assert orders.status("o1") == OrderStatus.SHIPPED
     assert reservations.stock[7] == 8
 
 
@@ -143,14 +144,14 @@ def test_broker_down_is_counted_and_the_sweep_goes_on(
     deps: MonitorDependencies, orders: FakeOrders, publisher: FakePublisher
 ) -> None:
     orders.add("o1", [OrderItem(7, 1)])
-    orders.add("o2", [OrderItem(7, 1)], status="SHIPPED")
+    orders.add("o2", [OrderItem(7, 1)], status=OrderStatus.SHIPPED)
     publisher.broken = True
     orders.stale_batches = [[claim(orders, "o1", 1), claim(orders, "o2", 3)]]
 
     report = sweep_stale_orders(deps, POLICY)
 
     assert (report.errors, report.failed) == (1, 1)
-    assert orders.status("o2") == "FAILED"
+    assert orders.status("o2") == OrderStatus.FAILED
 
 
 def test_a_backlog_is_not_staleness_the_lag_widens_the_claim_and_the_lease(
@@ -175,7 +176,7 @@ def test_with_no_live_worker_nothing_is_claimed_redriven_or_failed(
 
     assert (report.skipped, report.claimed) == ("no_live_worker", 0)
     assert orders.claims == []
-    assert orders.status("o1") == "PENDING"
+    assert orders.status("o1") == OrderStatus.PENDING
     stalled = [r for r in caplog.records if r.getMessage() == "lifecycle_stalled"]
     assert stalled and stalled[0].fields["queue_length"] == 40  # type: ignore[attr-defined]
 
@@ -190,15 +191,15 @@ def test_an_unreadable_broker_skips_the_sweep(
     report = sweep_stale_orders(deps, POLICY)
 
     assert (report.skipped, orders.claims) == ("broker_unreadable", [])
-    assert orders.status("o1") == "PENDING"
+    assert orders.status("o1") == OrderStatus.PENDING
 
 
 def test_while_the_inventory_is_not_serving_a_used_up_order_is_redriven_not_failed(
     deps: MonitorDependencies, orders: FakeOrders, reservations: FakeReservations,
     publisher: FakePublisher,
 ) -> None:
-    orders.add("o1", [OrderItem(7, 1)], status="PROCESSING")
-    orders.add("o2", [OrderItem(7, 1)], status="PENDING")
+    orders.add("o1", [OrderItem(7, 1)], status=OrderStatus.PROCESSING)
+    orders.add("o2", [OrderItem(7, 1)], status=OrderStatus.PENDING)
     orders.stale_batches = [[claim(orders, "o1", 3), claim(orders, "o2", 1)]]
     reservations.serving = False
 
@@ -206,10 +207,10 @@ def test_while_the_inventory_is_not_serving_a_used_up_order_is_redriven_not_fail
 
     assert (report.redriven, report.failed) == (2, 0)
     assert sorted(publisher.published) == [
-        ("o1", "PROCESSING", 0.0, "re-drive attempt 3; failing postponed: inventory not serving"),
-        ("o2", "PENDING", 0.0, "re-drive attempt 1 of 2"),
+        ("o1", OrderStatus.PROCESSING, 0.0, "re-drive attempt 3; failing postponed: inventory not serving"),
+        ("o2", OrderStatus.PENDING, 0.0, "re-drive attempt 1 of 2"),
     ]
-    assert orders.status("o1") == "PROCESSING"
+    assert orders.status("o1") == OrderStatus.PROCESSING
 
 
 def test_lease_lets_a_redriven_step_run_as_long_as_a_normal_one() -> None:
@@ -236,7 +237,7 @@ def test_monitor_keeps_sweeping_while_the_orders_service_is_down_and_stops_on_re
     import redis
 
     from services.common.config import Settings
-    from services.common.lifecycle_health import WorkerBeat, forget_beat, write_beat
+    from services.common.lifecycle.health import WorkerBeat, forget_beat, write_beat
     from services.stale_monitor.runner import StopRequest, run_monitor
     from tests.support import free_port, wait_until
 
@@ -270,3 +271,32 @@ def test_monitor_keeps_sweeping_while_the_orders_service_is_down_and_stops_on_re
 
     assert not monitor.is_alive(), "the monitor did not stop on request"
     assert exit_codes == [0]
+
+
+@pytest.mark.parametrize(
+    ("claims", "retries", "decision"),
+    [
+        (1, 2, stale_rules.Redrive(1, 2)),
+        (2, 2, stale_rules.Redrive(2, 2)),
+        (3, 2, stale_rules.FailStale(2)),
+        (5, 2, stale_rules.FailStale(2)),
+        (1, 0, stale_rules.FailStale(0)),
+    ],
+)
+def test_stale_step_is_redriven_retries_times_then_failed(
+    claims: int, retries: int, decision: object
+) -> None:
+    assert stale_rules.decide_stale(claims, retries) == decision
+
+
+def test_a_used_up_order_is_redriven_again_while_something_else_explains_its_lost_step() -> None:
+    assert stale_rules.decide_stale(3, 2, "inventory not serving") == stale_rules.Redrive(
+        3, 2, postponed_because="inventory not serving"
+    )
+    assert stale_rules.decide_stale(2, 2, "inventory not serving") == stale_rules.Redrive(2, 2)
+
+
+def test_stale_failure_note_names_the_step_and_the_redrives() -> None:
+    note = stale_rules.FailStale(2).note(OrderStatus.PACKAGING)
+    assert note == "stale: step PACKAGING overdue after 2 re-drives"
+    assert stale_rules.Redrive(1, 2).note == "re-drive attempt 1 of 2"

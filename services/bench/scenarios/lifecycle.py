@@ -20,7 +20,7 @@ from services.bench.noop_chain import DONE_KEY, NOOP_QUEUE, NOOP_TASK, create_no
 from services.bench.scenarios.bulk import BULK_CREATE
 from services.bench.stats import RunStats, summarize
 from services.common.channels import dial_addr
-from services.common.lifecycle_tasks import LIFECYCLE_QUEUE
+from services.common.lifecycle.tasks import LIFECYCLE_QUEUE
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
 
 STREAM_SIZE = 1000

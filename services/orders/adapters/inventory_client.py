@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Collection
 from decimal import Decimal, InvalidOperation
 
 import grpc
 
+from services.common.error_infos import error_infos
+from services.common.errors import Reason
 from services.common.proto.fulfillment.inventory.v1 import (
     inventory_service_pb2,
     inventory_service_pb2_grpc,
@@ -20,7 +21,6 @@ from services.orders.service_layer.ports import PriceLookup
 
 # BatchGetProducts refuses more ids than this in one call.
 MAX_IDS_PER_LOOKUP = 1000
-_NUMBER = re.compile(r"\d+")
 
 
 class _ProductsMissing(Exception):
@@ -37,9 +37,10 @@ class InventoryCatalog:
     async def lookup_prices(self, product_ids: Collection[int]) -> PriceLookup:
         """One BatchGetProducts call per 1000 ids when all exist.
 
-        BatchGetProducts fails as a whole when any id is unknown. Only then, to tell each
-        order exactly which of its products is unknown, the failing ids are split and asked
-        again (the error message's ids, if any, guide the first split).
+        BatchGetProducts fails as a whole when any id is unknown, naming each one in a
+        PRODUCT_NOT_FOUND reason. Only then, to tell each order exactly which of its
+        products is unknown, the others are asked again (split in halves when no reason
+        names any).
         """
         prices: dict[int, Decimal] = {}
         unknown: set[int] = set()
@@ -77,7 +78,7 @@ class InventoryCatalog:
             )
         except grpc.aio.AioRpcError as exc:
             if exc.code() is grpc.StatusCode.NOT_FOUND:
-                raise _ProductsMissing(_numbers_in(exc.details() or "")) from None
+                raise _ProductsMissing(_unknown_product_ids(exc)) from None
             raise InventoryUnavailable(exc.code().name) from None
         try:
             return {p.product_id: Decimal(p.price) for p in response.products}
@@ -100,5 +101,9 @@ class ReservationReleaser:
             raise InventoryUnavailable(f"ReleaseStock: {exc.code().name}") from None
 
 
-def _numbers_in(text: str) -> set[int]:
-    return {int(match) for match in _NUMBER.findall(text)}
+def _unknown_product_ids(exc: grpc.RpcError) -> set[int]:
+    return {
+        int(info["product_id"])
+        for info in error_infos(exc, Reason.PRODUCT_NOT_FOUND)
+        if info.get("product_id", "").isdigit()
+    }

@@ -1,11 +1,15 @@
-"""Hands new orders to the lifecycle worker: publishes the first step task to Celery by name
-(the orders service never imports the worker).
+"""Hands new orders to the lifecycle worker: their first step tasks, published by name (the
+orders service never imports the worker), a whole batch with one Redis command.
 
-A batch of orders is published with one Redis command: every task message is built in
-Celery's own message format (protocol 2, JSON body, base64 envelope as kombu's Redis
-transport writes it) and pushed onto the lifecycle queue's list with a single LPUSH. That
-is what kombu does per message; doing it once per batch removes a round trip and the
-per-message producer overhead, which profiling showed to be the largest cost of intake.
+kombu's Redis transport stores each message as one JSON document pushed on the queue's
+list; `send_task` pays a producer round trip and Celery's message building per message,
+which profiling showed to be the largest cost of intake. So the message is built once, by
+`send_task` itself on kombu's in-memory transport, and each order's message is that
+template with the fields that differ between two step tasks replaced (the task id, its
+arguments, when it was published, the delivery tag); a batch then goes out in one LPUSH.
+tests/orders/integration/test_step_messages.py compares the result with what `send_task`
+puts on Redis for the same task, and has a real worker consume it, so an upgrade of
+Celery or kombu that changes the format fails there, not in production.
 """
 
 from __future__ import annotations
@@ -22,36 +26,54 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from services.common.config import Settings
-from services.common.lifecycle_tasks import (
+from services.common.lifecycle.status import FIRST_STATUS, OrderStatus
+from services.common.lifecycle.tasks import (
     LIFECYCLE_QUEUE,
     PUBLISHED_AT_HEADER,
     RUN_STEP_TASK,
     make_sender,
 )
 from services.common.logs import log_event
-from services.orders.domain.lifecycle import FIRST_STATUS
 
 logger = logging.getLogger("fulfillment.orders")
 
-_PERSISTENT = 2
+
+def send_task_template(settings: Settings) -> dict[str, Any]:
+    """The message `send_task` builds for a step task, taken from kombu's memory transport
+    (whose virtual channel prepares messages exactly as the Redis one does)."""
+    sender = make_sender(settings)
+    try:
+        with sender.connection_for_write("memory://") as connection:
+            sender.send_task(
+                RUN_STEP_TASK, args=["", FIRST_STATUS.value], task_id="",
+                headers={PUBLISHED_AT_HEADER: 0.0}, connection=connection,
+            )
+            template: dict[str, Any] = connection.default_channel._get(LIFECYCLE_QUEUE)
+    finally:
+        sender.close()
+    return template
 
 
-class CeleryStepPublisher:
+class BatchedFirstStepPublisher:
     def __init__(self, settings: Settings) -> None:
-        self._sender = make_sender(settings)
-        self._template: Any = None
-        # Fail fast like the Celery sender did: the order is committed either way and the
-        # stale monitor re-drives a step that was never published.
-        # A broker restart leaves every pooled connection dead; without retry_on_error
-        # each of them fails one publish before it is replaced. A retried LPUSH that had
-        # reached Redis duplicates a step message, which the step's compare-and-set absorbs.
+        self._template = send_task_template(settings)
+        _, self._kwargs, self._embed = json.loads(base64.b64decode(self._template["body"]))
+        # Fail fast: the order is committed either way and the stale monitor re-drives a
+        # step that was never published. A broker restart leaves every pooled connection
+        # dead; without retry_on_error each of them would fail one publish before it is
+        # replaced. A retried LPUSH that had reached Redis duplicates a step message,
+        # which the step's compare-and-set absorbs.
         self._redis = aioredis.Redis.from_url(
             settings.redis_url, socket_timeout=2, socket_connect_timeout=2,
             retry_on_error=[RedisConnectionError],
         )
 
     async def publish_first_steps(self, order_ids: Sequence[uuid.UUID]) -> None:
-        messages = [self._message(str(order_id), FIRST_STATUS.value) for order_id in order_ids]
+        now = time.time()
+        messages = [
+            self.task_message(str(order_id), FIRST_STATUS, str(uuid.uuid4()), str(uuid.uuid4()), now)
+            for order_id in order_ids
+        ]
         try:
             await self._redis.lpush(LIFECYCLE_QUEUE, *messages)
         except Exception as exc:
@@ -62,47 +84,27 @@ class CeleryStepPublisher:
                 orders=len(order_ids), first_order_id=str(order_ids[0]), error=repr(exc),
             )
 
-    def _message(self, order_id: str, status: str) -> str:
-        """One task message exactly as `send_task` would put it on the Redis list."""
-        return self.task_message(
-            order_id, status, str(uuid.uuid4()), str(uuid.uuid4()), published_at=time.time()
-        )
-
     def task_message(
-        self, order_id: str, status: str, task_id: str, delivery_tag: str, published_at: float
+        self, order_id: str, status: OrderStatus, task_id: str, delivery_tag: str, published_at: float
     ) -> str:
-        # Celery's headers and properties differ between two step tasks only in the task id
-        # and the arguments, so they are built once (as_task_v2 is most of the cost of a
-        # message) and copied with those fields replaced.
-        if self._template is None:
-            self._template = self._sender.amqp.as_task_v2(
-                "", RUN_STEP_TASK, args=[], kwargs={}
-            )
-        headers, properties, (_args, kwargs, embed), _ = self._template
-        args = [order_id, status]
+        """The message `send_task` would push for this step, as the JSON that goes on the list."""
+        template = self._template
+        args = [order_id, status.value]
         # Plain strings, lists and dicts: json.dumps writes what kombu's JSON serializer does.
-        body = json.dumps((args, kwargs, embed)).encode()
+        body = json.dumps((args, self._kwargs, self._embed)).encode()
         return json.dumps(
             {
+                **template,
                 "body": base64.b64encode(body).decode("ascii"),
-                "content-encoding": "utf-8",
-                "content-type": "application/json",
                 "headers": {
-                    **headers, "id": task_id, "root_id": task_id, "argsrepr": repr(args),
-                    PUBLISHED_AT_HEADER: published_at,
+                    **template["headers"], "id": task_id, "root_id": task_id,
+                    "argsrepr": repr(args), PUBLISHED_AT_HEADER: published_at,
                 },
                 "properties": {
-                    **properties,
-                    "correlation_id": task_id,
-                    "delivery_mode": _PERSISTENT,
-                    "priority": 0,
-                    "body_encoding": "base64",
-                    "delivery_tag": delivery_tag,
-                    "delivery_info": {"exchange": "", "routing_key": LIFECYCLE_QUEUE},
+                    **template["properties"], "correlation_id": task_id, "delivery_tag": delivery_tag,
                 },
             }
         )
 
     async def close(self) -> None:
         await self._redis.aclose()
-        self._sender.close()

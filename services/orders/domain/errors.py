@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from services.common.errors import (
+    ErrorInfo,
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
     NotFound,
     PreconditionViolation,
+    Reason,
     ResourceExhausted,
     Unavailable,
 )
@@ -64,6 +66,7 @@ class IllegalTransition(FailedPrecondition):
         return cls(
             f"order {order_id} is {current}, not {expected}; it cannot move to {to_status}",
             [_status_violation(order_id, f"status is {current}")],
+            [ErrorInfo(Reason.ILLEGAL_TRANSITION, {"order_id": order_id, "current_status": str(current)})],
         )
 
 
@@ -73,6 +76,7 @@ class OrderNotCancelable(FailedPrecondition):
         super().__init__(
             f"order is {current}; only {allowed} orders can be canceled",
             [_status_violation(order_id, f"status is {current}")],
+            [ErrorInfo(Reason.ORDER_NOT_CANCELABLE, {"order_id": order_id, "current_status": str(current)})],
         )
         self.current = current
 

@@ -1,42 +1,28 @@
-"""The order lifecycle: which status may follow which. The only place these rules live.
-
-    PENDING -> PROCESSING -> PACKAGING -> SHIPPED -> DELIVERED
-    PENDING / PROCESSING / PACKAGING -> CANCELED   (by the customer)
-    any non-terminal status          -> FAILED     (no stock, or stale)
+"""The order lifecycle's rules: which status may follow which. The only place these rules
+live; the statuses and the path themselves are the shared vocabulary of
+services/common/lifecycle/status.py.
 """
 
 from __future__ import annotations
 
-import enum
-
+from services.common.lifecycle.status import (
+    CANCELABLE,
+    FIRST_STATUS,
+    NON_TERMINAL,
+    NORMAL_PATH,
+    TERMINAL,
+    OrderStatus,
+    has_reached,
+    is_terminal,
+    next_on_normal_path,
+)
 from services.orders.domain.errors import IllegalTransition, OrderNotCancelable
 
-
-class OrderStatus(enum.StrEnum):
-    PENDING = "PENDING"
-    PROCESSING = "PROCESSING"
-    PACKAGING = "PACKAGING"
-    SHIPPED = "SHIPPED"
-    DELIVERED = "DELIVERED"
-    CANCELED = "CANCELED"
-    FAILED = "FAILED"
-
-
-NORMAL_PATH = (
-    OrderStatus.PENDING,
-    OrderStatus.PROCESSING,
-    OrderStatus.PACKAGING,
-    OrderStatus.SHIPPED,
-    OrderStatus.DELIVERED,
-)
-TERMINAL = frozenset({OrderStatus.DELIVERED, OrderStatus.CANCELED, OrderStatus.FAILED})
-NON_TERMINAL = tuple(s for s in OrderStatus if s not in TERMINAL)
-CANCELABLE = (OrderStatus.PENDING, OrderStatus.PROCESSING, OrderStatus.PACKAGING)
-FIRST_STATUS = OrderStatus.PENDING
-
-
-def is_terminal(status: OrderStatus) -> bool:
-    return status in TERMINAL
+__all__ = [
+    "CANCELABLE", "FIRST_STATUS", "NON_TERMINAL", "NORMAL_PATH", "TERMINAL", "OrderStatus",
+    "has_reached", "is_next_step", "is_terminal", "is_transition", "judge_missed_advance",
+    "require_cancelable", "require_transition",
+]
 
 
 def is_transition(from_status: OrderStatus, to_status: OrderStatus) -> bool:
@@ -46,27 +32,12 @@ def is_transition(from_status: OrderStatus, to_status: OrderStatus) -> bool:
         return True
     if to_status is OrderStatus.CANCELED:
         return from_status in CANCELABLE
-    return _next_on_normal_path(from_status) is to_status
-
-
-def has_reached(current: OrderStatus, target: OrderStatus) -> bool:
-    """True when an order now at `current` already made the step to `target` earlier.
-
-    Only the normal path moves forward through `target`: an order that was CANCELED or
-    FAILED never reached any later normal status.
-    """
-    if current is target:
-        return True
-    return (
-        current in NORMAL_PATH
-        and target in NORMAL_PATH
-        and NORMAL_PATH.index(current) > NORMAL_PATH.index(target)
-    )
+    return next_on_normal_path(from_status) is to_status
 
 
 def is_next_step(from_status: OrderStatus, to_status: OrderStatus) -> bool:
     """`to_status` is where the normal path goes from `from_status`."""
-    return _next_on_normal_path(from_status) is to_status
+    return next_on_normal_path(from_status) is to_status
 
 
 def require_transition(order_id: str, from_status: OrderStatus, to_status: OrderStatus) -> None:
@@ -89,9 +60,3 @@ def judge_missed_advance(
 def require_cancelable(order_id: str, current: OrderStatus) -> None:
     if current not in CANCELABLE:
         raise OrderNotCancelable(order_id, current, CANCELABLE)
-
-
-def _next_on_normal_path(status: OrderStatus) -> OrderStatus | None:
-    if status not in NORMAL_PATH or status is NORMAL_PATH[-1]:
-        return None
-    return NORMAL_PATH[NORMAL_PATH.index(status) + 1]

@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 import uuid
 
+from services.common.lifecycle.status import OrderStatus
 from services.common.logs import log_event
 from services.orders.domain.errors import InventoryUnavailable, OrderNotFound
-from services.orders.domain.lifecycle import CANCELABLE, OrderStatus, require_cancelable
+from services.orders.domain.lifecycle import CANCELABLE, require_cancelable
 from services.orders.domain.model import Order
 from services.orders.service_layer.completion import run_to_completion
 from services.orders.service_layer.dependencies import OrderServiceDeps
@@ -45,7 +46,10 @@ async def _cancel_and_release(order_id: uuid.UUID, reason: str, deps: OrderServi
         raise AssertionError(f"order {order_id} is {current} yet was not canceled")
 
     order = await deps.uow.transaction(compare_and_set, name="cancel_order")
-    log_event(logger, "order_status_changed", order_id=str(order_id), to_status="CANCELED", note=note)
+    log_event(
+        logger, "order_status_changed", order_id=str(order_id), to_status=OrderStatus.CANCELED,
+        note=note,
+    )
     if not await release_stock_of_ended(order_id, deps.uow, deps.releaser):
         deps.retry_stock_releases()
     return order

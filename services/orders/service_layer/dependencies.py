@@ -16,8 +16,6 @@ from services.orders.service_layer.ports import (
 
 # How many requests of a bulk stream are validated, priced and stored together.
 BULK_BATCH_SIZE = 200
-# Slack on top of the longest step delay before a new order's first step counts as late.
-FIRST_STEP_SLACK_S = 1.0
 
 
 @dataclass(frozen=True)

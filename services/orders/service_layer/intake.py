@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Sequence
 
 from services.common.errors import DomainError
+from services.common.lifecycle.status import OrderStatus
 from services.common.logs import log_event
 from services.orders.domain.errors import InventoryUnavailable, RequestIdReused, UnknownProducts
 from services.orders.domain.model import NewOrder, Order, StoredRequest
@@ -137,7 +138,7 @@ async def _commit_and_publish(
     # One line per state change, each with its order_id (the operators' contract), even
     # though a batched line would save ~6% of a bulk stream's CPU.
     for order_id in new_ids:
-        log_event(logger, "order_created", order_id=str(order_id), status="PENDING")
+        log_event(logger, "order_created", order_id=str(order_id), status=OrderStatus.PENDING)
     if new_ids:
         await deps.publisher.publish_first_steps(new_ids)
     return created, holders

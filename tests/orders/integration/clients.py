@@ -11,7 +11,8 @@ import grpc
 import psycopg2
 import redis
 
-from services.common.lifecycle_tasks import LIFECYCLE_QUEUE, RUN_STEP_TASK
+from services.common.lifecycle.status import OrderStatus
+from services.common.lifecycle.tasks import LIFECYCLE_QUEUE, RUN_STEP_TASK
 from services.common.proto.fulfillment.inventory.v1 import (
     inventory_service_pb2 as inventory_pb2,
 )
@@ -143,7 +144,7 @@ def first_step_tasks_for(redis_url: str, order_ids: set[str]) -> list[str]:
     """Order ids of the queued first-step tasks (expected PENDING) of `order_ids`."""
     return [
         order_id for _raw, order_id, expected in queued_step_tasks(redis_url)
-        if order_id in order_ids and expected == "PENDING"
+        if order_id in order_ids and expected == OrderStatus.PENDING
     ]
 
 

@@ -12,7 +12,7 @@ import redis
 
 import services.inventory.app as inventory_app
 from services.common.config import Settings
-from services.common.lifecycle_tasks import LIFECYCLE_QUEUE
+from services.common.lifecycle.tasks import LIFECYCLE_QUEUE
 from services.common.server import ServiceParts
 from services.orders.app import OrdersApp, build_app
 from tests.orders.integration.clients import (

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from celery import Celery
 
-from services.common.broker_transport import TRANSPORT
 from services.common.config import Settings
+from services.common.lifecycle.broker_transport import TRANSPORT
 
 RUN_STEP_TASK = "fulfillment.lifecycle.run_step"
 LIFECYCLE_QUEUE = "fulfillment.lifecycle"
 # A custom message header with the epoch time a step message was published: with its ETA
-# it tells how long the step has been due (services.common.lifecycle_health).
+# it tells how long the step has been due (services.common.lifecycle.health).
 PUBLISHED_AT_HEADER = "published_at"
 
 # Far above any countdown we use (step delays are seconds), so Redis never redelivers a

@@ -24,7 +24,7 @@ from typing import Any
 
 import redis
 
-from services.common.lifecycle_tasks import LIFECYCLE_QUEUE, PUBLISHED_AT_HEADER
+from services.common.lifecycle.tasks import LIFECYCLE_QUEUE, PUBLISHED_AT_HEADER
 
 HEARTBEATS_KEY = "fulfillment:lifecycle:heartbeats"
 HEARTBEAT_INTERVAL_S = 2.0

@@ -1,4 +1,5 @@
-"""Publishing step tasks by name (the contract in services.common.lifecycle_tasks)."""
+"""Publishing step tasks by name through Celery (the contract in tasks.py): the worker's
+next steps and the monitor's re-drives."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from celery import Celery
 from kombu.exceptions import KombuError, OperationalError
 from redis.exceptions import RedisError
 
-from services.common.lifecycle_tasks import PUBLISHED_AT_HEADER, RUN_STEP_TASK
-from services.lifecycle_worker.ports import PublishFailed
+from services.common.lifecycle.ports import PublishFailed
+from services.common.lifecycle.status import OrderStatus
+from services.common.lifecycle.tasks import PUBLISHED_AT_HEADER, RUN_STEP_TASK
 
 
 class CeleryStepPublisher:
@@ -17,13 +19,13 @@ class CeleryStepPublisher:
         self._app = app
 
     def publish_step(
-        self, order_id: str, status: str, delay_s: float = 0.0, note: str = ""
+        self, order_id: str, status: OrderStatus, delay_s: float = 0.0, note: str = ""
     ) -> None:
         """Enqueue the step for `status`; a delay becomes a broker ETA, never a sleep."""
         try:
             self._app.send_task(
                 RUN_STEP_TASK,
-                args=[order_id, status],
+                args=[order_id, status.value],
                 kwargs={"note": note} if note else None,
                 countdown=delay_s if delay_s > 0 else None,
                 headers={PUBLISHED_AT_HEADER: time.time()},

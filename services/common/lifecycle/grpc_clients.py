@@ -1,22 +1,42 @@
-"""The orders and inventory services as seen by the worker and the monitor (gRPC only).
+"""The orders and inventory services as the lifecycle's actors see them (gRPC only).
 
-Every call carries a deadline and goes through `call_with_retries`; gRPC errors that mean
-something to the lifecycle come back as the exceptions declared in `ports`.
+Every call carries a deadline and goes through `call_with_retries`, the actors' one retry
+layer. Errors that mean something to the lifecycle come back as the exceptions declared
+in `ports`, read from their structured reasons (google.rpc.ErrorInfo), never from the
+message text.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import grpc
-from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_status import rpc_status
 
-from services.common.channels import sync_channel
+from services.common.channels import lifecycle_channel
 from services.common.config import Settings
+from services.common.error_infos import error_infos
+from services.common.errors import Reason
+from services.common.lifecycle.ports import (
+    AdvanceResult,
+    IllegalTransition,
+    OrderItem,
+    OrderNotFound,
+    OrderSnapshot,
+    ReservationRefused,
+    ReservationRejected,
+    Shortfall,
+    StaleOrder,
+    StockShortfall,
+)
+from services.common.lifecycle.retry import (
+    TRANSIENT_CODES,
+    RetryPolicy,
+    call_with_retries,
+    status_code,
+)
+from services.common.lifecycle.status import OrderStatus
 from services.common.proto.fulfillment.inventory.v1 import (
     reservation_service_pb2 as reservation_pb2,
 )
@@ -29,25 +49,6 @@ from services.common.proto.fulfillment.orders.v1 import (
 )
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2_grpc as orders_grpc
-from services.lifecycle_worker.adapters.retry import (
-    TRANSIENT_CODES,
-    RetryPolicy,
-    call_with_retries,
-    status_code,
-)
-from services.lifecycle_worker.domain import OrderItem, OrderSnapshot, Shortfall
-from services.lifecycle_worker.ports import (
-    AdvanceResult,
-    IllegalTransition,
-    OrderNotFound,
-    ReservationRefused,
-    ReservationRejected,
-    StaleOrder,
-    StockShortfall,
-)
-
-_PRODUCT_SUBJECT = re.compile(r"^products/(\d+)$")
-_REQUESTED_AVAILABLE = re.compile(r"requested\s+(\d+)\D+available\s+(-?\d+)")
 
 # A claim that timed out may still have been applied (and counted) by the server, so a
 # retry after DEADLINE_EXCEEDED would spend a re-drive; only retry what surely did not run.
@@ -56,14 +57,14 @@ _CLAIM_RETRY = RetryPolicy(
 )
 
 
-def status_name(value: int) -> str:
-    return orders_pb2.Order.Status.Name(value)
+def order_status(value: int) -> OrderStatus:
+    return OrderStatus(orders_pb2.Order.Status.Name(value))
 
 
 def order_snapshot(order: orders_pb2.Order) -> OrderSnapshot:
     return OrderSnapshot(
         order_id=order.order_id,
-        status=status_name(order.status),
+        status=order_status(order.status),
         items=tuple(OrderItem(i.product_id, i.quantity) for i in order.items),
     )
 
@@ -93,18 +94,18 @@ class GrpcOrders:
     def advance_order(
         self,
         order_id: str,
-        expected_status: str,
-        to_status: str,
+        expected_status: OrderStatus,
+        to_status: OrderStatus,
         note: str,
         next_step_due_in_s: float,
-        then_statuses: Sequence[str] = (),
+        then_statuses: Sequence[OrderStatus] = (),
     ) -> AdvanceResult:
         request = lifecycle_pb2.AdvanceOrderRequest(
-            then_statuses=list(then_statuses),
+            then_statuses=[status.value for status in then_statuses],
             order_id=order_id,
             # Enum fields take their value names ("PROCESSING") as well as numbers.
-            expected_status=expected_status,
-            to_status=to_status,
+            expected_status=expected_status.value,
+            to_status=to_status.value,
             note=note,
             next_step_due_in_seconds=next_step_due_in_s,
         )
@@ -117,12 +118,19 @@ class GrpcOrders:
             if status_code(exc) == grpc.StatusCode.NOT_FOUND:
                 raise OrderNotFound(order_id) from exc
             if status_code(exc) == grpc.StatusCode.FAILED_PRECONDITION:
-                # The message names the current status, but a read is the contract.
-                raise IllegalTransition(order_id, self.get_order(order_id).status) from exc
+                raise IllegalTransition(order_id, self._current_status(exc, order_id)) from exc
             raise
         return AdvanceResult(
             order_snapshot(response.order), response.applied, response.then_applied
         )
+
+    def _current_status(self, exc: grpc.RpcError, order_id: str) -> OrderStatus:
+        """The order's status as the refused compare-and-set found it (its ILLEGAL_TRANSITION
+        reason says); a read when the reason does not (a move that is no step at all)."""
+        for info in error_infos(exc, Reason.ILLEGAL_TRANSITION):
+            if "current_status" in info:
+                return OrderStatus(info["current_status"])
+        return self.get_order(order_id).status
 
     def claim_stale_orders(
         self, limit: int, stale_after_s: float, lease_s: float
@@ -162,7 +170,7 @@ class GrpcReservations:
         except grpc.RpcError as exc:
             code = status_code(exc)
             if code == grpc.StatusCode.FAILED_PRECONDITION:
-                shortfalls = shortfalls_from_error(exc, items)
+                shortfalls = [shortfall_of(info) for info in error_infos(exc, Reason.INSUFFICIENT_STOCK)]
                 if shortfalls:
                     raise StockShortfall(shortfalls) from exc
                 raise ReservationRefused(_details(exc)) from exc
@@ -190,39 +198,12 @@ def _details(exc: grpc.RpcError) -> str:
     return (exc.details() or "") if hasattr(exc, "details") else str(exc)
 
 
-def shortfalls_from_error(exc: grpc.RpcError, items: Sequence[OrderItem]) -> list[Shortfall]:
-    """Read the PreconditionFailure violations ("products/<id>", "requested N, available M")."""
-    try:
-        status = rpc_status.from_call(exc) if isinstance(exc, grpc.Call) else None
-    except ValueError:  # details that disagree with the status code: ignore them
-        status = None
-    if status is None:
-        return []
-    requested = {i.product_id: i.quantity for i in items}
-    shortfalls = []
-    for detail in status.details:
-        if not detail.Is(error_details_pb2.PreconditionFailure.DESCRIPTOR):
-            continue
-        failure = error_details_pb2.PreconditionFailure()
-        detail.Unpack(failure)
-        for violation in failure.violations:
-            shortfall = parse_violation(violation.subject, violation.description, requested)
-            if shortfall is not None:
-                shortfalls.append(shortfall)
-    return shortfalls
-
-
-def parse_violation(
-    subject: str, description: str, requested: dict[int, int]
-) -> Shortfall | None:
-    product = _PRODUCT_SUBJECT.match(subject.strip())
-    if product is None:
-        return None
-    product_id = int(product.group(1))
-    numbers = _REQUESTED_AVAILABLE.search(description)
-    if numbers is None:
-        return Shortfall(product_id, requested.get(product_id, 0), None)
-    return Shortfall(product_id, int(numbers.group(1)), int(numbers.group(2)))
+def shortfall_of(info: Mapping[str, str]) -> Shortfall:
+    """One short product of an INSUFFICIENT_STOCK reason."""
+    available = info.get("available")
+    return Shortfall(
+        int(info["product_id"]), int(info["requested"]), None if available is None else int(available)
+    )
 
 
 @dataclass
@@ -236,8 +217,8 @@ class ServiceClients:
     @classmethod
     def connect(cls, settings: Settings) -> ServiceClients:
         policy = RetryPolicy()
-        orders_channel = sync_channel(settings.orders_addr)
-        inventory_channel = sync_channel(settings.inventory_addr)
+        orders_channel = lifecycle_channel(settings.orders_addr)
+        inventory_channel = lifecycle_channel(settings.inventory_addr)
         return cls(
             orders=GrpcOrders(orders_channel, settings.grpc_deadline_s, policy),
             reservations=GrpcReservations(inventory_channel, settings.grpc_deadline_s, policy),

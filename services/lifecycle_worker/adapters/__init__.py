@@ -1,1 +1,0 @@
-"""gRPC and Celery implementations of the lifecycle ports."""

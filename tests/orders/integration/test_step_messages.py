@@ -1,0 +1,68 @@
+"""The first-step messages the orders service pushes in batches are the ones Celery's
+send_task puts on Redis for the same task: an upgrade of Celery or kombu that changes the
+message format fails here (and tests/lifecycle/test_e2e_step_messages.py has a real
+worker consume one)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from services.bench.stores import claim_redis_db
+from services.common.config import Settings
+from services.common.lifecycle.status import OrderStatus
+from services.common.lifecycle.tasks import (
+    LIFECYCLE_QUEUE,
+    PUBLISHED_AT_HEADER,
+    RUN_STEP_TASK,
+    make_sender,
+)
+from services.orders.adapters.step_publisher import BatchedFirstStepPublisher
+from tests.conftest import REDIS_BASE
+
+
+@pytest.fixture
+def broker_url() -> Iterator[str]:
+    url, release = claim_redis_db(REDIS_BASE)
+    try:
+        yield url
+    finally:
+        release()
+
+
+def pushed_by_send_task(broker_url: str, order_id: str, task_id: str, published_at: float) -> dict:
+    sender = make_sender(Settings.from_env({"REDIS_URL": broker_url}))
+    client = redis.Redis.from_url(broker_url)
+    try:
+        sender.send_task(
+            RUN_STEP_TASK, args=[order_id, OrderStatus.PENDING.value], task_id=task_id,
+            headers={PUBLISHED_AT_HEADER: published_at},
+        )
+        (raw,) = client.lrange(LIFECYCLE_QUEUE, 0, -1)
+        client.delete(LIFECYCLE_QUEUE)
+    finally:
+        sender.close()
+        client.close()
+    return json.loads(raw)
+
+
+def test_each_message_equals_what_send_task_pushes_for_the_same_task(broker_url: str) -> None:
+    publisher = BatchedFirstStepPublisher(Settings.from_env({"REDIS_URL": broker_url}))
+    for published_at in (1_700_000_000.25, 1_700_000_001.5):
+        order_id, task_id = str(uuid.uuid4()), str(uuid.uuid4())
+        theirs = pushed_by_send_task(broker_url, order_id, task_id, published_at)
+        tag = theirs["properties"]["delivery_tag"]
+
+        ours = json.loads(
+            publisher.task_message(order_id, OrderStatus.PENDING, task_id, tag, published_at)
+        )
+
+        # The only field that names the sending Celery app (its oid, for replies we never
+        # ask for) is the one that differs between two senders.
+        theirs["properties"].pop("reply_to")
+        ours["properties"].pop("reply_to")
+        assert ours == theirs
