@@ -55,7 +55,7 @@ def call_with_retries(
             return call()
         except grpc.RpcError as exc:
             code = status_code(exc)
-            if code not in policy.retryable or attempt == policy.attempts:
+            if code is None or code not in policy.retryable or attempt == policy.attempts:
                 raise
             log_event(
                 logger, "rpc_retry", logging.WARNING,
