@@ -41,27 +41,56 @@ _PASS_THROUGH = {
 }
 
 
-def _details(exc: errors.DomainError) -> list[any_pb2.Any]:
+# A status travels in the response trailers (grpc-message, and grpc-status-details-bin in
+# base64), which a gRPC client refuses above 16 KiB and may refuse above 8 KiB: an error
+# naming hundreds of fields or products would reach the caller as RESOURCE_EXHAUSTED
+# instead of itself. So the message and the details are kept well inside that.
+MESSAGE_MAX_CHARS = 600
+DETAILS_MAX_BYTES = 2400
+# How many entries (field violations, precondition violations, reasons) each detail keeps
+# when all of them do not fit; the message says how many were left out.
+_ENTRY_CAPS = (None, 64, 16, 4, 1, 0)
+
+
+def _details(exc: errors.DomainError) -> tuple[list[any_pb2.Any], int]:
+    """The details of `exc` within DETAILS_MAX_BYTES, and how many entries were left out."""
+    total = _entry_count(exc)
+    for cap in _ENTRY_CAPS:
+        packed = _packed_details(exc, cap)
+        if sum(detail.ByteSize() for detail in packed) <= DETAILS_MAX_BYTES:
+            return packed, total - _entry_count(exc, cap)
+    return [], total
+
+
+def _entry_count(exc: errors.DomainError, cap: int | None = None) -> int:
+    violations = len(getattr(exc, "violations", ()))
+    infos = len(exc.infos)
+    if cap is not None:
+        violations, infos = min(violations, cap), min(infos, cap)
+    return violations + infos
+
+
+def _packed_details(exc: errors.DomainError, cap: int | None) -> list[any_pb2.Any]:
     packed: list[any_pb2.Any] = []
-    if isinstance(exc, errors.InvalidArgument) and exc.violations:
+    if isinstance(exc, errors.InvalidArgument) and exc.violations[:cap]:
         detail = error_details_pb2.BadRequest(
             field_violations=[
                 error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-                for v in exc.violations
+                for v in exc.violations[:cap]
             ]
         )
         packed.append(_pack(detail))
-    if isinstance(exc, errors.FailedPrecondition) and exc.violations:
+    if isinstance(exc, errors.FailedPrecondition) and exc.violations[:cap]:
         detail = error_details_pb2.PreconditionFailure(
             violations=[
                 error_details_pb2.PreconditionFailure.Violation(
                     type=v.type, subject=v.subject, description=v.description
                 )
-                for v in exc.violations
+                for v in exc.violations[:cap]
             ]
         )
         packed.append(_pack(detail))
-    for info in exc.infos:
+    for info in exc.infos[:cap]:
         packed.append(
             _pack(
                 error_details_pb2.ErrorInfo(
@@ -70,6 +99,14 @@ def _details(exc: errors.DomainError) -> list[any_pb2.Any]:
             )
         )
     return packed
+
+
+def _bounded_message(message: str, omitted: int) -> str:
+    if len(message) > MESSAGE_MAX_CHARS:
+        message = message[: MESSAGE_MAX_CHARS - 1] + "\u2026"
+    if omitted:
+        message += f" ({omitted} more details not listed)"
+    return message
 
 
 def _pack(message: Any) -> any_pb2.Any:
@@ -82,8 +119,9 @@ def to_status_proto(exc: BaseException, method: str = "") -> status_pb2.Status:
     """Translate any exception into a google.rpc.Status fit to show the caller."""
     if isinstance(exc, errors.DomainError):
         code = next(c for cls, c in _CODES if isinstance(exc, cls))
+        details, omitted = _details(exc)
         return status_pb2.Status(
-            code=code.value[0], message=exc.message, details=_details(exc)
+            code=code.value[0], message=_bounded_message(exc.message, omitted), details=details
         )
     if isinstance(exc, grpc.RpcError) and hasattr(exc, "code"):
         downstream = exc.code()

@@ -110,6 +110,19 @@ def _not_implemented(request: Request, context: grpc.ServicerContext) -> None:
     raise NotImplementedError("Method not implemented!")
 
 
+async def _refuse_everything(request: Request, context: grpc.aio.ServicerContext) -> Request:
+    """An error as large as a request naming hundreds of bad fields and unknown products."""
+    refused = errors.InvalidArgument(
+        "invalid request: " + "; ".join(f"items[{i}].product_id: does not exist" for i in range(900)),
+        [errors.FieldViolation(f"items[{i}].product_id", "x" * 40) for i in range(900)],
+    )
+    refused.infos = tuple(
+        errors.ErrorInfo(errors.Reason.PRODUCT_NOT_FOUND, {"product_id": str(10**18 + i)})
+        for i in range(900)
+    )
+    raise refused
+
+
 def _register_echo(server: grpc.aio.Server) -> list[str]:
     options = {
         "request_deserializer": Request.FromString,
@@ -122,6 +135,7 @@ def _register_echo(server: grpc.aio.Server) -> list[str]:
             "Count": grpc.stream_unary_rpc_method_handler(_count, **options),
             "Written": grpc.unary_stream_rpc_method_handler(_write_twice, **options),
             "Missing": grpc.unary_unary_rpc_method_handler(_not_implemented, **options),
+            "Refuse": grpc.unary_unary_rpc_method_handler(_refuse_everything, **options),
         })
     ])
     return []
@@ -307,3 +321,19 @@ def test_a_call_without_a_readable_status_has_no_reasons() -> None:
             return (("grpc-status-details-bin", b"\xff\xff\xff"),)
 
     assert error_infos(Garbled(status_pb2.Status()), errors.Reason.INSUFFICIENT_STOCK) == []
+
+
+def test_an_error_naming_hundreds_of_fields_reaches_the_caller_as_itself_within_the_trailer_limit() -> None:
+    async def scenario(channel: grpc.aio.Channel) -> grpc.aio.AioRpcError:
+        with pytest.raises(grpc.aio.AioRpcError) as failure:
+            await channel.unary_unary(f"/{ECHO_SERVICE}/Refuse")(Request().SerializeToString())
+        return failure.value
+
+    for _ in range(5):  # a client refuses oversized trailers only some of the time
+        error = _against_echo_server(scenario)
+        assert error.code() is grpc.StatusCode.INVALID_ARGUMENT, error.details()
+        details = error.details() or ""
+        assert len(details) < 700 and "more details not listed" in details
+        status = rpc_status.from_call(error)
+        assert status is not None and status.ByteSize() < 4096
+        assert error_infos(error, errors.Reason.PRODUCT_NOT_FOUND), "every reason was dropped"
