@@ -131,6 +131,11 @@ def test_a_refusal_without_a_shortfall_reason_is_a_refused_reservation() -> None
         reserve_against(failed_with(code_pb2.NOT_FOUND, (Reason.PRODUCT_NOT_FOUND, {"product_id": "14"})))
 
 
+def test_a_refusal_with_no_reason_it_knows_is_rejected_so_the_order_fails_rather_than_waits() -> None:
+    with pytest.raises(ReservationRejected):
+        reserve_against(failed_with(code_pb2.FAILED_PRECONDITION))
+
+
 def test_a_shortfall_that_does_not_say_what_is_available_says_unknown() -> None:
     assert shortfall_of({"product_id": "9", "requested": "4"}) == Shortfall(9, 4, None)
 

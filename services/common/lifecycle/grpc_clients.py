@@ -169,12 +169,17 @@ class GrpcReservations:
             )
         except grpc.RpcError as exc:
             code = status_code(exc)
-            if code == grpc.StatusCode.FAILED_PRECONDITION:
-                shortfalls = [shortfall_of(info) for info in error_infos(exc, Reason.INSUFFICIENT_STOCK)]
-                if shortfalls:
-                    raise StockShortfall(shortfalls) from exc
+            shortfalls = [shortfall_of(info) for info in error_infos(exc, Reason.INSUFFICIENT_STOCK)]
+            if shortfalls:
+                raise StockShortfall(shortfalls) from exc
+            if error_infos(exc, Reason.RESERVATION_RELEASED):
                 raise ReservationRefused(_details(exc)) from exc
-            if code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+            # Any other refusal (an unknown product, a request it finds invalid, a
+            # precondition without a reason we know) will not change by asking again.
+            if code in (
+                grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND,
+                grpc.StatusCode.INVALID_ARGUMENT,
+            ):
                 raise ReservationRejected(_details(exc)) from exc
             raise
 

@@ -56,15 +56,22 @@ class InventoryCatalog:
     async def _narrow_down(
         self, ids: list[int], named_ids: set[int], prices: dict[int, Decimal], unknown: set[int]
     ) -> None:
-        """`ids` holds at least one unknown product: sort every id into prices or unknown."""
-        if len(ids) == 1:
+        """`ids` holds at least one unknown product: sort every id into prices or unknown.
+
+        The ids the inventory named unknown are; the others are asked again. When it named
+        none (a reason it caps, or an older inventory), halves are asked in turn."""
+        named = {i for i in ids if i in named_ids}
+        if named:
+            unknown.update(named)
+            parts = [[i for i in ids if i not in named]]
+        elif len(ids) == 1:
             unknown.add(ids[0])
             return
-        named = [i for i in ids if i in named_ids]
-        suspects = named if 0 < len(named) < len(ids) else ids[: len(ids) // 2]
-        suspect_set = set(suspects)
-        rest = [i for i in ids if i not in suspect_set]
-        for part in (rest, suspects):
+        else:
+            parts = [ids[: len(ids) // 2], ids[len(ids) // 2 :]]
+        for part in parts:
+            if not part:
+                continue
             try:
                 prices.update(await self._batch_get(part))
             except _ProductsMissing as missing:
