@@ -34,6 +34,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from services.common.channels import dial_addr
 from services.common.config import Settings, redact_url
 from services.common.database.urls import admin_url
+from services.devtools.processes import kill_group, terminate_group
 from services.migrations import DatabaseUnreachable, migrate_all
 
 _COLORS = ["36", "35", "33", "32", "34", "31"]
@@ -56,26 +57,6 @@ class StackError(RuntimeError):
 def _die_with_parent() -> None:
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def terminate_group(popen: subprocess.Popen[bytes], grace: float) -> bool:
-    """SIGTERM a process started with start_new_session and everything in its group; True
-    when the leader exited within `grace` seconds."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(popen.pid, signal.SIGTERM)
-    try:
-        popen.wait(grace)
-    except subprocess.TimeoutExpired:
-        return False
-    return True
-
-
-def kill_group(popen: subprocess.Popen[bytes]) -> None:
-    """SIGKILL whatever is left of the process's group, then reap the leader (bounded)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(popen.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        popen.wait(5)
 
 
 @dataclass

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from services.bench.stores import NoFreeRedisDb, claim_redis_db
 from services.common.config import Settings
+from services.devtools.stores import NoFreeRedisDb, claim_redis_db
 from tests.support import private_database
 
 REDIS_BASE = os.environ.get("FULFILLMENT_TEST_REDIS", "redis://127.0.0.1:6379")

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.support import free_port
+from services.devtools.stores import free_port
 
 PG_CTL_TIMEOUT_S = 30
 RUNUSER = shutil.which("runuser", path="/usr/sbin:/sbin:/usr/bin:/bin") or "runuser"

@@ -10,20 +10,17 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import replace
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.bench.stores import drop_database, free_port  # noqa: F401 - re-exported for tests
-from services.common.config import Settings
 from services.common.server import RunningServer, ServiceParts, start_server
-from services.migrations import migrate_all
-from services.stack import kill_group
+from services.devtools import stores
+from services.devtools.processes import kill_group
+from services.devtools.stores import free_port  # noqa: F401 - re-exported for tests
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ADMIN_DSN = os.environ.get(
@@ -32,16 +29,9 @@ ADMIN_DSN = os.environ.get(
 T = TypeVar("T")
 
 
-@contextlib.contextmanager
-def private_database(prefix: str) -> Iterator[str]:
+def private_database(prefix: str) -> contextlib.AbstractContextManager[str]:
     """A new database `<prefix>_<random>` with every schema migrated; dropped afterwards."""
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    url = f"{ADMIN_DSN.rpartition('/')[0]}/{name}"
-    migrate_all(replace(Settings.from_env({}), inventory_database_url=url, orders_database_url=url))
-    try:
-        yield url
-    finally:
-        drop_database(ADMIN_DSN, name)
+    return stores.private_database(ADMIN_DSN, prefix)
 
 
 def wait_until(

@@ -9,26 +9,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-
-from services.bench.rss import command_line, descendants, process_tree_rss
-from services.bench.stores import NoFreeRedisDb, claim_redis_db, drop_database, free_port
+from services.bench.rss import process_tree_rss
 from services.common.config import Settings
 from services.common.database.urls import admin_url, libpq_url
-from services.migrations import migrate_all
-from services.stack import (
-    check_postgres,
-    check_redis,
-    grpc_serving,
-    http_answers,
-    kill_group,
-    terminate_group,
-)
+from services.devtools.processes import command_line, descendants, kill_group, terminate_group
+from services.devtools.stores import NoFreeRedisDb, claim_redis_db, free_port, private_database
+from services.stack import check_postgres, check_redis, grpc_serving, http_answers
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -188,11 +178,6 @@ def bench_environment(
         return
     check_postgres(base.database_url)
     check_redis(base.redis_url)
-    name = f"fulfillment_bench_{uuid.uuid4().hex[:10]}"
-    database_url = make_url(libpq_url(base.database_url)).set(database=name).render_as_string(
-        hide_password=False
-    )
-    admin = admin_url(database_url)
     environment = BenchEnvironment(base, {}, own_stack=True, log_dir=log_dir)
     try:
         try:
@@ -200,7 +185,11 @@ def bench_environment(
         except NoFreeRedisDb:
             raise BenchError("no free Redis db number (1-15) for the benchmark") from None
         environment.cleanups.append(release_redis)
-        environment.cleanups.append(lambda: drop_database(admin, name))
+        database = contextlib.ExitStack()
+        environment.cleanups.append(database.close)
+        database_url = database.enter_context(
+            private_database(admin_url(base.database_url), "fulfillment_bench")
+        )
         ports = {role: free_port() for role in ("inventory", "orders", "gateway", "admin")}
         settings = replace(
             base,
@@ -216,7 +205,6 @@ def bench_environment(
             step_delay_max_s=0.0,
             server_processes=processes,
         )
-        migrate_all(settings)
         environment.settings = settings
         environment.env = {
             **{

@@ -4,7 +4,7 @@ services' data. Dropped when the benchmark ends."""
 
 from __future__ import annotations
 
-from services.bench.stores import autocommit_cursor
+from services.devtools.stores import autocommit_cursor
 
 SCHEMA = "fulfillment_bench_raw"
 

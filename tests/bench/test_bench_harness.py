@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from services.bench.rss import descendants, peak_rss_mb
+from services.bench.rss import peak_rss_mb
 from services.bench.stats import percentile, summarize
+from services.devtools.processes import descendants
 from tests.support import REPO_ROOT, fulfillment_command
 
 STATS_FIELDS = {"count", "errors", "duration_s", "throughput", "p50_ms", "p95_ms", "p99_ms"}

@@ -15,13 +15,13 @@ from typing import Any
 import grpc
 import pytest
 
-from services.bench.rss import command_line, descendants
 from services.common.lifecycle.status import NORMAL_PATH, OrderStatus
 from services.common.proto.fulfillment.inventory.v1 import (
     reservation_service_pb2,
     reservation_service_pb2_grpc,
 )
 from services.common.proto.fulfillment.orders.v1 import lifecycle_service_pb2
+from services.devtools.processes import command_line, descendants
 from tests.e2e.conftest import Stack
 from tests.support import wait_until
 

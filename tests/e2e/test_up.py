@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.bench.rss import descendants
+from services.devtools.processes import descendants
 from tests.support import Process, free_port, fulfillment_command, wait_until
 
 

@@ -15,7 +15,6 @@ import pytest
 from grpc_health.v1 import health_pb2
 
 import services.inventory.app as inventory_app
-from services.bench.stores import NoFreeRedisDb, claim_redis_db
 from services.common.config import Settings
 from services.common.proto.fulfillment.inventory.v1 import inventory_service_pb2 as inventory_pb2
 from services.common.proto.fulfillment.inventory.v1 import inventory_service_pb2_grpc
@@ -25,6 +24,7 @@ from services.common.proto.fulfillment.orders.v1 import (
     orders_service_pb2_grpc,
 )
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
+from services.devtools.stores import NoFreeRedisDb, claim_redis_db
 from services.orders.app import build as build_orders
 from tests.support import BackgroundServer, health_status, private_database
 

@@ -18,7 +18,6 @@ from pathlib import Path
 import grpc
 import redis
 
-from services.bench.stores import REDIS_LOCK_KEY
 from services.common.lifecycle.status import NORMAL_PATH, OrderStatus
 from services.common.pagination import every_page
 from services.common.proto.fulfillment.inventory.v1 import (
@@ -29,6 +28,7 @@ from services.common.proto.fulfillment.inventory.v1 import (
 )
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2_grpc as orders_grpc
+from services.devtools.stores import REDIS_LOCK_KEY
 from tests.support import Process, free_port, fulfillment_command, wait_healthy, wait_until
 
 Status = orders_pb2.Order.Status

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 import pytest
 import redis
 
-from services.bench.stores import claim_redis_db
 from services.common.lifecycle.health import (
     HEARTBEAT_FORGET_AFTER_S,
     HEARTBEAT_STALE_AFTER_S,
@@ -21,6 +20,7 @@ from services.common.lifecycle.health import (
     write_beat,
 )
 from services.common.lifecycle.tasks import LIFECYCLE_QUEUE, PUBLISHED_AT_HEADER
+from services.devtools.stores import claim_redis_db
 from tests.conftest import REDIS_BASE
 
 NOW = 1_800_000_000.0

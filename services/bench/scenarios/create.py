@@ -18,7 +18,7 @@ from services.bench.clients import (
 from services.bench.context import ScenarioContext, ratio, target
 from services.bench.echo_server import METHOD as ECHO
 from services.bench.stats import RunStats, closed_loop
-from services.bench.stores import free_port
+from services.devtools.stores import free_port
 from services.stack import grpc_serving
 
 CHANNELS = 8

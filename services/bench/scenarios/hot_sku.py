@@ -23,9 +23,9 @@ from services.bench.clients import (
 from services.bench.context import ScenarioContext, ratio, target
 from services.bench.raw_tables import SCHEMA, create_raw_tables, drop_raw_tables
 from services.bench.stats import RunStats, closed_loop
-from services.bench.stores import autocommit_cursor
 from services.common.database.engines import ConnectionBudget
 from services.common.proto.fulfillment.inventory.v1 import reservation_service_pb2 as reservation_pb2
+from services.devtools.stores import autocommit_cursor
 
 
 async def run(ctx: ScenarioContext) -> dict[str, Any]:

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from services.bench.stores import claim_redis_db
 from services.common.config import Settings
 from services.common.lifecycle.status import OrderStatus
 from services.common.lifecycle.tasks import (
@@ -21,6 +20,7 @@ from services.common.lifecycle.tasks import (
     RUN_STEP_TASK,
     make_sender,
 )
+from services.devtools.stores import claim_redis_db
 from services.orders.adapters.step_publisher import BatchedFirstStepPublisher
 from tests.conftest import REDIS_BASE
 

@@ -1,7 +1,7 @@
-"""Private, throw-away stores and ports for a benchmark or a test run on a shared machine.
+"""Private, throw-away stores and ports for a test run or a benchmark on a shared machine.
 
-The test suite (tests/conftest.py, tests/support.py) and `fulfillment bench` take their
-Redis db number with the same lock key, so a benchmark and a test run never share one.
+The test suite and `fulfillment bench` take their Redis db number with the same lock key,
+so a benchmark and a test run never share one.
 """
 
 from __future__ import annotations
@@ -10,9 +10,14 @@ import contextlib
 import socket
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import psycopg2
 import redis
+from sqlalchemy.engine import make_url
+
+from services.common.config import Settings
+from services.migrations import migrate_all
 
 REDIS_LOCK_KEY = "fulfillment:test-run-lock"
 
@@ -24,7 +29,8 @@ class NoFreeRedisDb(RuntimeError):
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def claim_redis_db(base_url: str) -> tuple[str, Callable[[], None]]:
@@ -64,3 +70,16 @@ def autocommit_cursor(database_url: str) -> Iterator[psycopg2.extensions.cursor]
 def drop_database(admin_url: str, name: str) -> None:
     with autocommit_cursor(admin_url) as cur:
         cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def private_database(admin_url: str, prefix: str) -> Iterator[str]:
+    """A new database `<prefix>_<random>` on the server of `admin_url`, with every service's
+    schema migrated; dropped afterwards, also when the migration fails."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        migrate_all(replace(Settings.from_env({}), inventory_database_url=url, orders_database_url=url))
+        yield url
+    finally:
+        drop_database(admin_url, name)
