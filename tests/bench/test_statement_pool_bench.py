@@ -1,0 +1,36 @@
+"""`python -m services.bench.statement_pool` (the measurement behind StatementPool's
+docstring) at a tiny size, so it cannot rot: every workload on every pool reports a
+figure. No timing is asserted."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+from services.bench.statement_pool import POOLS
+from tests.support import ADMIN_DSN, REPO_ROOT
+
+WORKLOADS = ("update", "create", "advance")
+# e.g. "create   c=2   asyncpg.Pool, no reset      2,906/s    143 us    422 us"
+MEDIAN = re.compile(r"^(\w+) +c=\d+ +(.+?) +([\d,]+)/s ", re.MULTILINE)
+
+
+def test_every_workload_reports_a_figure_on_every_pool() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FULFILLMENT_")}
+    finished = subprocess.run(
+        [
+            sys.executable, "-m", "services.bench.statement_pool", "--database-url", ADMIN_DSN,
+            "--seconds", "0.2", "--repeat", "1", "--concurrency", "2",
+            "--orders-to-advance", "1000",
+        ],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=90,
+    )
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    medians = MEDIAN.findall(finished.stdout.split("medians of 1 runs", 1)[1])
+    assert {(workload, pool) for workload, pool, _ in medians} == {
+        (workload, pool) for workload in WORKLOADS for pool in POOLS
+    }
+    assert len(medians) == len(WORKLOADS) * len(POOLS)
+    assert all(int(per_s.replace(",", "")) > 0 for _, _, per_s in medians)
