@@ -18,7 +18,7 @@ from services.common.config import Settings
 from services.common.database.urls import admin_url, libpq_url
 from services.devtools.processes import command_line, descendants, kill_group, terminate_group
 from services.devtools.stores import NoFreeRedisDb, claim_redis_db, free_port, private_database
-from services.stack import check_postgres, check_redis, grpc_serving, http_answers
+from services.stack_parts import check_postgres, check_redis, grpc_serving, http_answers
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 

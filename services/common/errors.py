@@ -1,7 +1,7 @@
 """Domain error vocabulary shared by every service.
 
 Services raise these (or subclasses with names that say what went wrong, such as
-`InsufficientStock`); `grpc_errors` maps them to gRPC codes in one place. Nothing here
+`InsufficientStock`); `error_status` maps them to gRPC codes in one place. Nothing here
 imports grpc, so domain and service-layer code stays transport-free.
 """
 

@@ -23,8 +23,9 @@ from services.common.lifecycle.status import OrderStatus
 from services.common.lifecycle.step_publisher import CeleryStepPublisher
 from services.common.lifecycle.tasks import LIFECYCLE_QUEUE, RUN_STEP_TASK, celery_config
 from services.common.logs import log_event
+from services.lifecycle_worker.commands import RunStep, StepDependencies, StepTiming
 from services.lifecycle_worker.heartbeat import heartbeat_step
-from services.lifecycle_worker.service import RunStep, StepDependencies, StepTiming, advance_order
+from services.lifecycle_worker.service import advance_order
 
 logger = logging.getLogger("fulfillment.lifecycle.worker")
 

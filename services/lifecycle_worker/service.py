@@ -13,25 +13,17 @@ applied goes on, exactly as only it would have published.
 
 from __future__ import annotations
 
-import enum
 import logging
-import random
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from services.common.lifecycle.ports import (
     AdvanceResult,
     IllegalTransition,
     OrderNotFound,
-    OrdersGateway,
-    OrderSnapshot,
     PublishFailed,
     ReservationRefused,
     ReservationRejected,
-    ReservationsGateway,
-    StepPublisher,
     StockShortfall,
 )
 from services.common.lifecycle.status import (
@@ -44,78 +36,14 @@ from services.common.lifecycle.status import (
 from services.common.lifecycle.timing import step_due_in
 from services.common.logs import log_event
 from services.lifecycle_worker import domain
+from services.lifecycle_worker.commands import (
+    RunStep,
+    StepDependencies,
+    StepOutcome,
+    StepResult,
+)
 
 logger = logging.getLogger("fulfillment.lifecycle.step")
-
-
-class StepOutcome(enum.StrEnum):
-    """What a step did, as its log line says."""
-
-    ADVANCED = "advanced"
-    # Moved, but the next step could not be published: the monitor re-drives it.
-    ADVANCED_UNSCHEDULED = "advanced_unscheduled"
-    FAILED_NO_STOCK = "failed_insufficient_stock"
-    FAILED_UNRESERVABLE = "failed_unreservable"
-    # A duplicate or redelivered step: the order was past it already.
-    ALREADY_DONE = "already_done"
-    # The order had ended (or the status has no step).
-    STOPPED = "stopped"
-    # The order ended while this step reserved: the reservation was given back.
-    RELEASED = "stopped_released_stock"
-    RESERVATION_REFUSED = "reservation_refused"
-    # The step came before the order reached its status.
-    OUT_OF_ORDER = "out_of_order"
-    NOT_FOUND = "not_found"
-    ERROR = "error"
-
-
-@dataclass(frozen=True)
-class RunStep:
-    order_id: str
-    expected_status: OrderStatus
-    note: str = ""
-    # The broker handed this task out before (its worker died holding it): the steps it
-    # ran inline after its own may be done and the rest lost with the worker.
-    redelivered: bool = False
-    # The order as the compare-and-set of the step run just before, in this task, left
-    # it: the reserving step then needs no read of its own.
-    known_order: OrderSnapshot | None = None
-
-
-@dataclass(frozen=True)
-class StepTiming:
-    """The simulated duration of each step, waited out in the broker as a countdown."""
-
-    min_delay_s: float
-    max_delay_s: float
-    uniform: Callable[[float, float], float] = field(default=random.uniform, compare=False)
-
-    def next_delay(self) -> float:
-        return self.uniform(self.min_delay_s, self.max_delay_s)
-
-    @property
-    def immediate(self) -> bool:
-        return self.max_delay_s <= 0
-
-
-@dataclass(frozen=True)
-class StepDependencies:
-    orders: OrdersGateway
-    reservations: ReservationsGateway
-    publisher: StepPublisher
-    timing: StepTiming
-
-
-@dataclass(frozen=True)
-class StepResult:
-    outcome: StepOutcome
-    # The status the order was left in (None when it does not exist).
-    status: OrderStatus | None
-    note: str = ""
-    next_delay_s: float | None = None
-    # The next step is due now: run it in this task rather than publish it.
-    run_next_inline: bool = False
-    order: OrderSnapshot | None = None
 
 
 def advance_order(command: RunStep, deps: StepDependencies) -> StepResult:

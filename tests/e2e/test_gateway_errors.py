@@ -11,7 +11,7 @@ import grpc
 import pytest
 
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2, orders_service_pb2_grpc
-from services.stack import http_answers
+from services.stack_parts import http_answers
 from tests.e2e.conftest import Stack
 from tests.e2e.gateway_replies import assert_error, exchange, send
 from tests.support import Process, free_port, fulfillment_command, wait_until

@@ -7,14 +7,15 @@ import pytest
 from services.common.lifecycle.ports import OrderItem, OrderSnapshot, Shortfall
 from services.common.lifecycle.status import NON_TERMINAL, NORMAL_PATH, OrderStatus, next_on_normal_path
 from services.common.lifecycle.timing import STEP_DUE_MARGIN_S
-from services.lifecycle_worker import domain, service
-from services.lifecycle_worker.service import (
+from services.lifecycle_worker import domain
+from services.lifecycle_worker.commands import (
     RunStep,
     StepDependencies,
     StepOutcome,
+    StepResult,
     StepTiming,
-    advance_order,
 )
+from services.lifecycle_worker.service import advance_order
 from tests.lifecycle.fakes import FakeOrders, FakePublisher, FakeReservations
 
 
@@ -42,7 +43,7 @@ def deps(
 
 def run(
     deps: StepDependencies, order_id: str, status: OrderStatus, note: str = ""
-) -> service.StepResult:
+) -> StepResult:
     return advance_order(RunStep(order_id, status, note), deps)
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import text
 
 from services.common.database.engines import create_engine
 from services.common.database.statements import RawStatement, StatementPool
-from services.common.grpc_errors import to_status_proto
+from services.common.error_status import to_status_proto
 from tests.private_postgres import PrivatePostgres
 
 SSL_REQUEST_CODE = 80877103

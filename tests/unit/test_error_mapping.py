@@ -16,7 +16,8 @@ from sqlalchemy import exc as sa_exc
 
 from services.common import errors
 from services.common.error_infos import error_infos
-from services.common.grpc_errors import ErrorMappingInterceptor, to_status_proto
+from services.common.error_status import to_status_proto
+from services.common.grpc_errors import ErrorMappingInterceptor
 from services.common.server import ServiceParts, start_server
 
 T = TypeVar("T")

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from services.common.database.failures import CONNECTION_LOST
 from services.common.database.statements import RawStatement, StatementPool
 from services.common.database.transactions import retry_on_conflict
-from services.common.grpc_errors import to_status_proto
+from services.common.error_status import to_status_proto
 from tests.support import free_port
 
 ECHO = RawStatement.compile(

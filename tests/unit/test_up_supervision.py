@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from services.stack import (
+from services.stack_parts import (
     RESTART_BACKOFF_MAX_S,
     RESTART_BACKOFF_RESET_AFTER_S,
     WORKER_LIVENESS_STALE_S,

@@ -19,7 +19,7 @@ from services.bench.context import ScenarioContext, ratio, target
 from services.bench.echo_server import METHOD as ECHO
 from services.bench.stats import RunStats, closed_loop
 from services.devtools.stores import free_port
-from services.stack import grpc_serving
+from services.stack_parts import grpc_serving
 
 CHANNELS = 8
 

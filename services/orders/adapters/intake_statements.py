@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from services.orders.domain.lifecycle import FIRST_STATUS
+from services.common.lifecycle.status import FIRST_STATUS
 
 FIRST_NOTE = "order received"
 

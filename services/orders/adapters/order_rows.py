@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from services.orders.domain.lifecycle import OrderStatus
+from services.common.lifecycle.status import OrderStatus
 from services.orders.domain.model import HistoryEntry, Order, OrderLine
 
 

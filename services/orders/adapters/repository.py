@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import TextClause
 
 from services.common.database.statements import RawStatement, StatementPool
+from services.common.lifecycle.status import FIRST_STATUS, OrderStatus
 from services.orders.adapters.intake_statements import ADD_NEW_ORDERS, FIRST_NOTE
 from services.orders.adapters.order_rows import (
     history_entry_from_row,
@@ -29,7 +30,6 @@ from services.orders.adapters.transition_statements import (
     CHANGE_FROM_ANY_STATUS,
     RECORD_TRANSITION,
 )
-from services.orders.domain.lifecycle import FIRST_STATUS, OrderStatus
 from services.orders.domain.model import (
     HistoryEntry,
     NewOrder,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from services.orders.domain.lifecycle import NON_TERMINAL
+from services.common.lifecycle.status import NON_TERMINAL
 
 _ACTIVE_STATUSES_SQL = ", ".join(f"'{status.value}'" for status in NON_TERMINAL)
 

@@ -7,22 +7,12 @@ from __future__ import annotations
 
 from services.common.lifecycle.status import (
     CANCELABLE,
-    FIRST_STATUS,
-    NON_TERMINAL,
-    NORMAL_PATH,
     TERMINAL,
     OrderStatus,
     has_reached,
-    is_terminal,
     next_on_normal_path,
 )
 from services.orders.domain.errors import IllegalTransition, OrderNotCancelable
-
-__all__ = [
-    "CANCELABLE", "FIRST_STATUS", "NON_TERMINAL", "NORMAL_PATH", "TERMINAL", "OrderStatus",
-    "has_reached", "is_next_step", "is_terminal", "is_transition", "judge_missed_advance",
-    "require_cancelable", "require_transition",
-]
 
 
 def is_transition(from_status: OrderStatus, to_status: OrderStatus) -> bool:

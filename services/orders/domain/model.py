@@ -7,8 +7,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
+from services.common.lifecycle.status import OrderStatus
 from services.orders.domain.errors import invalid_order_id
-from services.orders.domain.lifecycle import OrderStatus
 
 
 @dataclass(frozen=True)

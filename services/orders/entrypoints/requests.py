@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 
 from services.common.errors import Validator
+from services.common.lifecycle.status import OrderStatus
 from services.common.pagination import MAX_PAGE_SIZE
 from services.common.proto.fulfillment.orders.v1 import lifecycle_service_pb2 as lifecycle_pb2
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
 from services.common.text import check_text
-from services.orders.domain.lifecycle import OrderStatus, is_next_step
+from services.orders.domain.lifecycle import is_next_step
 from services.orders.domain.model import OrderFilters, parse_order_id
 from services.orders.domain.order_requests import (
     CUSTOMER_NAME_MAX_LENGTH,

@@ -7,8 +7,8 @@ from datetime import datetime
 from google.protobuf import timestamp_pb2
 from google.rpc import code_pb2, status_pb2
 
+from services.common.error_status import to_status_proto
 from services.common.errors import DomainError
-from services.common.grpc_errors import to_status_proto
 from services.common.proto.fulfillment.orders.v1 import lifecycle_service_pb2 as lifecycle_pb2
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
 from services.orders.domain.model import HistoryEntry, Order, StaleOrder

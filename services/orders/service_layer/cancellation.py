@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 import uuid
 
-from services.common.lifecycle.status import OrderStatus
+from services.common.lifecycle.status import CANCELABLE, OrderStatus
 from services.common.logs import log_event
 from services.orders.domain.errors import InventoryUnavailable, OrderNotFound
-from services.orders.domain.lifecycle import CANCELABLE, require_cancelable
+from services.orders.domain.lifecycle import require_cancelable
 from services.orders.domain.model import Order
 from services.orders.service_layer.completion import run_to_completion
 from services.orders.service_layer.dependencies import OrderServiceDeps

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol, TypeVar
 
-from services.orders.domain.lifecycle import OrderStatus
+from services.common.lifecycle.status import OrderStatus
 from services.orders.domain.model import (
     HistoryEntry,
     NewOrder,

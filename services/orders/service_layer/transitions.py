@@ -7,14 +7,10 @@ import uuid
 from dataclasses import dataclass
 
 from services.common.errors import DomainError
+from services.common.lifecycle.status import OrderStatus, is_terminal
 from services.common.logs import log_event
 from services.orders.domain.errors import OrderNotFound
-from services.orders.domain.lifecycle import (
-    OrderStatus,
-    is_terminal,
-    judge_missed_advance,
-    require_transition,
-)
+from services.orders.domain.lifecycle import judge_missed_advance, require_transition
 from services.orders.domain.model import Order, StaleOrder
 from services.orders.service_layer.dependencies import OrderServiceDeps
 from services.orders.service_layer.ports import OrderRepository

@@ -12,8 +12,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 
+from services.common.lifecycle.status import is_terminal
 from services.orders.domain.errors import OrderNotFound, WatchInterrupted
-from services.orders.domain.lifecycle import is_terminal
 from services.orders.domain.model import HistoryEntry, Order
 from services.orders.service_layer.dependencies import OrderServiceDeps
 

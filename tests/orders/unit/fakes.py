@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
 
+from services.common.lifecycle.status import NON_TERMINAL, OrderStatus
 from services.common.pagination import PageTokenSource
 from services.orders.domain.errors import InventoryUnavailable
-from services.orders.domain.lifecycle import NON_TERMINAL, OrderStatus
 from services.orders.domain.model import (
     HistoryEntry,
     NewOrder,

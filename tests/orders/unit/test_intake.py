@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from services.common.errors import InvalidArgument
+from services.common.lifecycle.status import OrderStatus
 from services.orders.domain.errors import InventoryUnavailable, RequestIdReused, UnknownProducts
-from services.orders.domain.lifecycle import OrderStatus
 from services.orders.domain.model import Order
 from services.orders.domain.order_requests import OrderRequest, RequestedItem
 from services.orders.service_layer.intake import create_order, create_orders

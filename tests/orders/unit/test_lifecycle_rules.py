@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from services.common.lifecycle.status import CANCELABLE, NORMAL_PATH, TERMINAL, OrderStatus, has_reached
 from services.orders.domain.errors import IllegalTransition, OrderNotCancelable
-from services.orders.domain.lifecycle import (
-    CANCELABLE,
-    NORMAL_PATH,
-    TERMINAL,
-    OrderStatus,
-    has_reached,
-    is_transition,
-    judge_missed_advance,
-    require_cancelable,
-)
+from services.orders.domain.lifecycle import is_transition, judge_missed_advance, require_cancelable
 
 S = OrderStatus
 

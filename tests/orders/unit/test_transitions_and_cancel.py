@@ -9,8 +9,8 @@ from decimal import Decimal
 
 import pytest
 
+from services.common.lifecycle.status import OrderStatus as S
 from services.orders.domain.errors import IllegalTransition, OrderNotCancelable, OrderNotFound
-from services.orders.domain.lifecycle import OrderStatus as S
 from services.orders.domain.model import Order
 from services.orders.domain.order_requests import OrderRequest, RequestedItem
 from services.orders.service_layer.cancellation import cancel_order
