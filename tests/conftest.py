@@ -13,6 +13,24 @@ from services.common.config import Settings
 from services.devtools.stores import NoFreeRedisDb, claim_redis_db
 from tests.support import private_database
 
+TIERS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test belongs to exactly one tier, so `-m unit` (or integration, e2e) runs a
+    tier alone and nothing falls between them."""
+    wrong = [
+        f"{item.nodeid}: {tiers or 'no tier'}"
+        for item in items
+        if len(tiers := [m.name for m in item.iter_markers() if m.name in TIERS]) != 1
+    ]
+    if wrong:
+        raise pytest.UsageError(
+            "every test needs exactly one of the markers " + ", ".join(TIERS) + ":\n  "
+            + "\n  ".join(wrong)
+        )
+
+
 REDIS_BASE = os.environ.get("FULFILLMENT_TEST_REDIS", "redis://127.0.0.1:6379")
 
 

@@ -80,7 +80,7 @@ def _stop_bench(bench: subprocess.Popen[str]) -> None:
         bench.communicate(timeout=5)
 
 
-pytestmark = pytest.mark.timeout(150)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
 
 
 def test_every_scenario_reports_system_and_limit_figures(results: dict[str, Any]) -> None:

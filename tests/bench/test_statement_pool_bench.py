@@ -9,8 +9,12 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from services.bench.statement_pool import POOLS
 from tests.support import ADMIN_DSN, REPO_ROOT
+
+pytestmark = pytest.mark.integration
 
 WORKLOADS = ("update", "create", "advance")
 # e.g. "create   c=2   asyncpg.Pool, no reset      2,906/s    143 us    422 us"

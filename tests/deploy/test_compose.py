@@ -23,6 +23,8 @@ from tests.deploy.manifests import (
     with_defaults,
 )
 
+pytestmark = pytest.mark.unit
+
 ROLES = {
     "migrate": ["migrate"],
     "inventory": ["serve", "inventory"],

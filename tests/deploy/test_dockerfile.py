@@ -11,6 +11,8 @@ import pytest
 
 from tests.deploy.manifests import DOCKERFILE, REPO_ROOT, Instruction, dockerfile_stages
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture(scope="module")
 def stages() -> list[list[Instruction]]:

@@ -23,6 +23,8 @@ from services.gateway import (
 )
 from tests.deploy.manifests import DEPLOY, K8S, REPO_ROOT, k8s_resources, load_compose
 
+pytestmark = pytest.mark.unit
+
 COMPOSE_CONFIG = DEPLOY / "envoy" / "envoy.compose.yaml"
 CONFIGMAP = K8S / "envoy-configmap.yaml"
 TARGET = container_target("inventory", "orders")

@@ -14,6 +14,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from tests.deploy.manifests import DEPLOY
 
+pytestmark = pytest.mark.integration
+
 SCRIPT = DEPLOY / "grpc_health_check.py"
 
 

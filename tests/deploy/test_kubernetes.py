@@ -26,6 +26,8 @@ from tests.deploy.manifests import (
     workloads,
 )
 
+pytestmark = pytest.mark.unit
+
 ROLES = {
     "inventory": ["serve", "inventory"],
     "orders": ["serve", "orders"],

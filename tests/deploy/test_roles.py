@@ -7,6 +7,8 @@ import pytest
 from services.cli import build_parser
 from tests.deploy.manifests import APP_IMAGE, load_compose, pod_spec, workloads
 
+pytestmark = pytest.mark.unit
+
 # service or workload -> the CLI verb (and service) it must run
 EXPECTED = {
     "migrate": ("migrate", None),

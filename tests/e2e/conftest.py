@@ -15,12 +15,6 @@ import pytest
 from tests.support import Process, free_port, fulfillment_command, wait_until
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "fuzz: property-based fuzzing with hypothesis (bounded); select with -m fuzz"
-    )
-
-
 @dataclass
 class Stack:
     process: Process

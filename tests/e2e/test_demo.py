@@ -5,8 +5,12 @@ from __future__ import annotations
 import re
 import subprocess
 
+import pytest
+
 from tests.e2e.conftest import Stack
 from tests.support import REPO_ROOT, fulfillment_command
+
+pytestmark = pytest.mark.e2e
 
 
 def test_demo_runs_every_order_to_an_end(stack: Stack, service_env: dict[str, str]) -> None:

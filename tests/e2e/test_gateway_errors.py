@@ -16,6 +16,8 @@ from tests.e2e.conftest import Stack
 from tests.e2e.gateway_replies import assert_error, exchange, send
 from tests.support import Process, free_port, fulfillment_command, wait_until
 
+pytestmark = pytest.mark.e2e
+
 INVALID_ARGUMENT, NOT_FOUND, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, UNAVAILABLE = 3, 5, 4, 8, 14
 UNARY_BODY_LIMIT = 1024 * 1024
 BULK_BODY_LIMIT = 4 * 1024 * 1024

@@ -30,6 +30,8 @@ from services.common.proto.fulfillment.orders.v1 import orders_service_pb2
 from tests.e2e.conftest import Stack
 from tests.e2e.gateway_replies import error_of, send
 
+pytestmark = pytest.mark.e2e
+
 UNKNOWN, INTERNAL = 2, 13
 PUBLIC_SERVICES = [
     inventory_service_pb2.DESCRIPTOR.services_by_name["InventoryService"],

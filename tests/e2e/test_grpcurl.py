@@ -9,8 +9,12 @@ import sys
 import uuid
 from pathlib import Path
 
+import pytest
+
 from services.common.lifecycle.status import OrderStatus
 from tests.e2e.conftest import Stack
+
+pytestmark = pytest.mark.e2e
 
 
 def grpcurl(*args: str) -> subprocess.CompletedProcess[str]:

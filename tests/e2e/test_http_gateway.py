@@ -25,6 +25,8 @@ from services.devtools.processes import command_line, descendants
 from tests.e2e.conftest import Stack
 from tests.support import wait_until
 
+pytestmark = pytest.mark.e2e
+
 TERMINAL = {OrderStatus.DELIVERED, OrderStatus.FAILED, OrderStatus.CANCELED}
 
 

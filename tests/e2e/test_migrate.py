@@ -6,8 +6,11 @@ import subprocess
 import uuid
 
 import psycopg2
+import pytest
 
 from tests.support import ADMIN_DSN, REPO_ROOT, fulfillment_command
+
+pytestmark = pytest.mark.e2e
 
 
 def _migrate(env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -22,6 +22,8 @@ from services.common.proto.fulfillment.orders.v1 import orders_service_pb2_grpc 
 from services.migrations import migrate_all
 from tests.support import Process, free_port, fulfillment_command, private_database, wait_healthy
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture(scope="module")
 def token_database() -> Iterator[str]:

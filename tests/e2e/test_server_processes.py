@@ -9,11 +9,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
+import pytest
 
 from services.common.proto.fulfillment.inventory.v1 import inventory_service_pb2 as inv
 from services.common.proto.fulfillment.inventory.v1 import inventory_service_pb2_grpc as inv_grpc
 from tests.e2e.test_up import _alive, _descendants
 from tests.support import Process, free_port, fulfillment_command, wait_healthy, wait_until
+
+pytestmark = pytest.mark.e2e
 
 
 def test_two_server_processes_share_the_port_and_stop_together(

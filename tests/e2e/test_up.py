@@ -11,6 +11,8 @@ import pytest
 from services.devtools.processes import descendants
 from tests.support import Process, free_port, fulfillment_command, wait_until
 
+pytestmark = pytest.mark.e2e
+
 
 def _descendants(pid: int) -> set[int]:
     return set(descendants(pid)) - {pid}

@@ -32,11 +32,6 @@ REDIS_BASE = os.environ.get("FULFILLMENT_TEST_REDIS", "redis://127.0.0.1:6379")
 Status = orders_pb2.Order.Status
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "fuzz: property-based fuzzing of every RPC over real gRPC (tests/fuzz)"
-    )
-
 
 @dataclass(frozen=True)
 class Known:

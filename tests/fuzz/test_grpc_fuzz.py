@@ -36,7 +36,7 @@ from tests.raw_grpc import (
     strings_in,
 )
 
-pytestmark = pytest.mark.fuzz
+pytestmark = [pytest.mark.integration, pytest.mark.fuzz]
 
 INVENTORY_RPCS = rpc_methods(
     inventory_pb2.DESCRIPTOR.services_by_name["InventoryService"],

@@ -13,6 +13,8 @@ from services.common.proto.fulfillment.inventory.v1 import inventory_service_pb2
 from tests.inventory.calls import details_of, rpc_error
 from tests.support import wait_until
 
+pytestmark = pytest.mark.integration
+
 
 def test_create_product_returns_it_with_id_formatted_price_and_time(inventory) -> None:
     sku = f"sku-{uuid.uuid4()}"

@@ -4,6 +4,7 @@ error_infos(), so no client parses ids or numbers out of a message."""
 from __future__ import annotations
 
 import grpc
+import pytest
 
 from services.common.error_infos import error_infos
 from services.common.errors import Reason
@@ -12,6 +13,8 @@ from services.common.proto.fulfillment.inventory.v1 import reservation_service_p
 from services.inventory.domain.errors import MAX_PRODUCTS_NAMED_IN_REASONS
 from services.inventory.service_layer.ports import MAX_LINES_IN_ONE_STATEMENT
 from tests.inventory.calls import new_order_id, reserve_request, rpc_error
+
+pytestmark = pytest.mark.integration
 
 UNKNOWN = 2**62 + 101
 

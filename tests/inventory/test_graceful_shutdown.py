@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2
 
 from services.common.proto.fulfillment.inventory.v1 import inventory_service_pb2 as pb
@@ -21,6 +22,8 @@ from tests.support import (
     wait_healthy,
     wait_until,
 )
+
+pytestmark = pytest.mark.integration
 
 LOAD_THREADS = 8
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.integration
+
 INVENTORY = "fulfillment.inventory.v1.InventoryService"
 
 

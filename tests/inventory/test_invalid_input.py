@@ -19,6 +19,8 @@ from services.inventory.service_layer.catalog import PRODUCTS_PAGE_TOKEN_KIND
 from tests.inventory.calls import details_of, new_order_id, reserve_request, rpc_error
 from tests.raw_grpc import LEAKED_INTERNALS, call_raw, invalid_utf8_request, rpc_methods
 
+pytestmark = pytest.mark.integration
+
 MAX_INT64 = 2**63 - 1
 MIN_INT64 = -(2**63)
 

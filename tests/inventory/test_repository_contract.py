@@ -19,6 +19,8 @@ from services.inventory.domain.reservations import ReservationLine, ReservationS
 from services.inventory.service_layer.ports import Repositories, UnitOfWork
 from tests.inventory.unit.fakes import ConstraintViolated, FakeDatabase, FakeUnitOfWork
 
+pytestmark = pytest.mark.integration
+
 Scenario = Callable[[UnitOfWork], Awaitable[None]]
 
 

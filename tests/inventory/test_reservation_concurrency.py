@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import grpc
+import pytest
 from google.rpc import error_details_pb2
 
 from services.common.proto.fulfillment.inventory.v1 import reservation_service_pb2 as rpb
@@ -12,6 +13,8 @@ from services.common.proto.fulfillment.inventory.v1 import (
     reservation_service_pb2_grpc as rpb_grpc,
 )
 from tests.inventory.calls import details_of, new_order_id, race, reserve_request, stock_of
+
+pytestmark = pytest.mark.integration
 
 
 def test_64_concurrent_clients_never_oversell(inventory, inventory_server, make_product) -> None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import grpc
+import pytest
 from google.rpc import error_details_pb2
 
 from services.common.proto.fulfillment.inventory.v1 import inventory_service_pb2 as pb
 from services.common.proto.fulfillment.inventory.v1 import reservation_service_pb2 as rpb
 from tests.inventory.calls import details_of, new_order_id, reserve_request, rpc_error, stock_of
+
+pytestmark = pytest.mark.integration
 
 
 def _items(message_items) -> list[tuple[int, int]]:

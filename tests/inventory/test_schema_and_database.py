@@ -20,6 +20,8 @@ from services.inventory.app import build
 from tests.inventory.calls import rpc_error
 from tests.support import BackgroundServer, free_port
 
+pytestmark = pytest.mark.integration
+
 
 def test_migrated_schema_matches_the_adapter_tables(database_url: str) -> None:
     engine = create_engine(driver_url(database_url, "psycopg2"))

@@ -5,11 +5,14 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
+import pytest
 from google.rpc import error_details_pb2
 
 from services.common.proto.fulfillment.inventory.v1 import inventory_service_pb2 as pb
 from services.inventory.domain.products import MAX_STOCK_LEVEL
 from tests.inventory.calls import details_of, rpc_error, stock_of
+
+pytestmark = pytest.mark.integration
 
 
 def test_set_stock_is_absolute(inventory, make_product) -> None:

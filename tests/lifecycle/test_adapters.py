@@ -20,6 +20,8 @@ from services.common.lifecycle.ports import (
 from services.common.lifecycle.retry import RetryPolicy, call_with_retries
 from services.lifecycle_worker.celery_app import PerProcessDependencies
 
+pytestmark = pytest.mark.unit
+
 
 class FakeRpcError(grpc.RpcError, grpc.Call):
     def __init__(self, code: grpc.StatusCode, details: str = "", metadata: tuple = ()) -> None:

@@ -31,7 +31,7 @@ MONITOR = {
     "FULFILLMENT_STALE_RETRIES": "2",
 }
 
-pytestmark = pytest.mark.timeout(420)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 
 
 class LagSampler:

@@ -40,7 +40,7 @@ MONITOR = {
 }
 RESTARTS = 5
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 
 class PrivateRedis:

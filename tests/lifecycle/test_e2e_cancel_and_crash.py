@@ -37,7 +37,7 @@ EAGER_MONITOR = {
 }
 
 # Startup of the processes counts against the first test of the module.
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 
 @dataclass

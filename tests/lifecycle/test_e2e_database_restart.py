@@ -54,7 +54,7 @@ CALL_TIMEOUT_S = 15.0
 RECOVERY_BOUND_S = 10.0
 INITIAL_STOCK = 400
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 
 @dataclass(frozen=True)

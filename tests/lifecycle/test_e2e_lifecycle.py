@@ -34,7 +34,7 @@ from tests.support import Process, wait_until
 QUIET_MONITOR = {"FULFILLMENT_STALE_AFTER_S": "60", "FULFILLMENT_SWEEP_INTERVAL_S": "1"}
 
 # Startup of the processes counts against the first test of the module.
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 # The path of an order whose reservation came up short.
 SHORT_PATH = [OrderStatus.PENDING, OrderStatus.PROCESSING, OrderStatus.FAILED]

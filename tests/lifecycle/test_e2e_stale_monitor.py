@@ -36,7 +36,7 @@ MONITOR = {
 SLOW_STEPS = {"FULFILLMENT_STEP_DELAY_MIN_S": "3", "FULFILLMENT_STEP_DELAY_MAX_S": "3"}
 
 # Startup of the processes counts against the first test of the module.
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 
 @dataclass

@@ -14,7 +14,7 @@ from services.common.lifecycle.tasks import LIFECYCLE_QUEUE
 from services.orders.adapters.step_publisher import BatchedFirstStepPublisher
 from tests.lifecycle.stack import Services, Status, purge_broker
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 
 def test_a_worker_consumes_a_batch_published_first_step(services: Services, redis_url: str) -> None:

@@ -22,7 +22,7 @@ from tests.support import Process
 
 SHORT_STEPS = {"FULFILLMENT_STEP_DELAY_MIN_S": "0.02", "FULFILLMENT_STEP_DELAY_MAX_S": "0.05"}
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from services.common.lifecycle.tasks import LIFECYCLE_QUEUE, make_sender
 from tests.lifecycle.stack import Services, purge_broker, wait_started
 from tests.support import Process, wait_until
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ MONITOR = {
 }
 OUTAGE_S = 25.0
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 
 def test_a_worker_outage_longer_than_the_stale_window_delays_orders_and_fails_none(

@@ -23,6 +23,8 @@ from services.common.lifecycle.tasks import LIFECYCLE_QUEUE, PUBLISHED_AT_HEADER
 from services.devtools.stores import claim_redis_db
 from tests.conftest import REDIS_BASE
 
+pytestmark = pytest.mark.integration
+
 NOW = 1_800_000_000.0
 
 

@@ -18,6 +18,8 @@ from services.lifecycle_worker.commands import (
 from services.lifecycle_worker.service import advance_order
 from tests.lifecycle.fakes import FakeOrders, FakePublisher, FakeReservations
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture
 def orders() -> FakeOrders:

@@ -11,6 +11,8 @@ from services.stale_monitor import domain as stale_rules
 from services.stale_monitor.service import MonitorDependencies, SweepPolicy, sweep_stale_orders
 from tests.lifecycle.fakes import FakeLifecycle, FakeOrders, FakePublisher, FakeReservations
 
+pytestmark = pytest.mark.unit
+
 POLICY = SweepPolicy(stale_after_s=60.0, lease_s=4.0, retries=2, batch_limit=3)
 
 
@@ -224,53 +226,6 @@ def test_lease_lets_a_redriven_step_run_as_long_as_a_normal_one() -> None:
 
     assert policy.lease_s == pytest.approx(4.0)
     assert (policy.stale_after_s, policy.retries) == (60.0, 2)
-
-
-
-def test_monitor_keeps_sweeping_while_the_orders_service_is_down_and_stops_on_request(
-    caplog: pytest.LogCaptureFixture, redis_url: str
-) -> None:
-    import threading
-    import time
-    from dataclasses import replace
-
-    import redis
-
-    from services.common.config import Settings
-    from services.common.lifecycle.health import WorkerBeat, forget_beat, write_beat
-    from services.stale_monitor.runner import StopRequest, run_monitor
-    from tests.support import free_port, wait_until
-
-    settings = replace(
-        Settings(),
-        orders_addr=f"127.0.0.1:{free_port()}",
-        inventory_addr=f"127.0.0.1:{free_port()}",
-        redis_url=redis_url,
-        sweep_interval_s=0.05,
-        grpc_deadline_s=0.5,
-    )
-    # A live worker, so that the sweep goes as far as asking the (absent) orders service.
-    broker = redis.Redis.from_url(redis_url)
-    write_beat(broker, WorkerBeat("fake-worker", time.time() + 60, True, 0, None, None))
-    stop = StopRequest()
-    exit_codes: list[int] = []
-    monitor = threading.Thread(
-        target=lambda: exit_codes.append(run_monitor(settings, stop)), daemon=True
-    )
-    monitor.start()
-    try:
-        wait_until(
-            lambda: sum(r.getMessage() == "sweep_failed" for r in caplog.records) >= 2,
-            timeout=30, what="two failed sweeps",
-        )
-    finally:
-        stop.set()
-        monitor.join(30)
-        forget_beat(broker, "fake-worker")
-        broker.close()
-
-    assert not monitor.is_alive(), "the monitor did not stop on request"
-    assert exit_codes == [0]
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,12 @@ from __future__ import annotations
 import filecmp
 from pathlib import Path
 
+import pytest
 from google.protobuf import descriptor_pb2
 
 from services.common import codegen
+
+pytestmark = pytest.mark.unit
 
 
 def _tree(root: Path) -> dict[str, bytes]:

@@ -5,6 +5,8 @@ import pytest
 from services.common.config import ConfigError, Settings, redact_url, split_addr
 from services.common.database.engines import ConnectionBudget
 
+pytestmark = pytest.mark.unit
+
 
 def test_defaults_match_the_contract() -> None:
     s = Settings.from_env({})

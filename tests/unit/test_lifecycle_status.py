@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from services.common.lifecycle.status import (
     CANCELABLE,
     NORMAL_PATH,
@@ -11,6 +13,8 @@ from services.common.lifecycle.status import (
     next_on_normal_path,
 )
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
+
+pytestmark = pytest.mark.unit
 
 
 def test_status_names_are_those_of_the_public_enum() -> None:

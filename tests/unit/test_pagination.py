@@ -24,6 +24,8 @@ from services.common.pagination import (
 )
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as pb
 
+pytestmark = pytest.mark.unit
+
 
 def test_page_size_zero_means_default_and_large_is_clamped() -> None:
     assert resolve_page_size(0) == 50

@@ -6,12 +6,16 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from services.stack_parts import (
     RESTART_BACKOFF_MAX_S,
     RESTART_BACKOFF_RESET_AFTER_S,
     WORKER_LIVENESS_STALE_S,
     Child,
 )
+
+pytestmark = pytest.mark.unit
 
 
 def test_restarts_in_a_row_double_the_backoff_up_to_a_cap() -> None:

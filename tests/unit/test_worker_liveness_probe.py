@@ -8,8 +8,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from services.lifecycle_worker.liveness import is_fresh
 from tests.support import REPO_ROOT
+
+pytestmark = pytest.mark.unit
 
 
 def test_a_recent_touch_is_fresh_an_old_one_or_none_is_not(tmp_path: Path) -> None:

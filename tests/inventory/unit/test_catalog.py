@@ -18,6 +18,8 @@ from services.inventory.service_layer.catalog import (
 )
 from tests.inventory.unit.fakes import FakeInventory
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture
 def inventory() -> FakeInventory:

@@ -3,6 +3,8 @@ message: strings in the metadata, as in google.rpc.ErrorInfo."""
 
 from __future__ import annotations
 
+import pytest
+
 from services.common.errors import Reason
 from services.inventory.domain.errors import (
     MAX_PRODUCTS_NAMED_IN_REASONS,
@@ -11,6 +13,8 @@ from services.inventory.domain.errors import (
     ReservationAlreadyReleased,
 )
 from services.inventory.domain.reservations import Shortfall
+
+pytestmark = pytest.mark.unit
 
 
 def reasons(error) -> list[tuple[Reason, dict[str, str]]]:

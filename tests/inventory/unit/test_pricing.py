@@ -6,6 +6,8 @@ import pytest
 
 from services.inventory.domain.pricing import MAX_PRICE, PriceError, format_price, parse_price
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize(
     ("text", "expected"),

@@ -15,6 +15,8 @@ from services.inventory.domain.products import (
     new_product,
 )
 
+pytestmark = pytest.mark.unit
+
 
 def test_new_product_keeps_valid_values_and_defaults_stock_to_zero() -> None:
     product = new_product("SKU-1", "Widget", "A\nmultiline\tdescription", "3.5", None)

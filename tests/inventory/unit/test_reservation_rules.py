@@ -14,6 +14,8 @@ from services.inventory.domain.reservations import (
     shortfalls_of,
 )
 
+pytestmark = pytest.mark.unit
+
 
 def test_lines_are_sorted_by_product_id_whatever_the_request_order() -> None:
     request = reservation_request("order-1", [(9, 1), (3, 2), (5, 7)])

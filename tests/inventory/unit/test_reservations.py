@@ -31,6 +31,8 @@ from services.inventory.service_layer.reservations import (
 )
 from tests.inventory.unit.fakes import FakeInventory
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture
 def inventory() -> FakeInventory:

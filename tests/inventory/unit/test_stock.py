@@ -15,6 +15,8 @@ from services.inventory.domain.products import MAX_STOCK_LEVEL, StockLevel
 from services.inventory.service_layer.stock import adjust_stock, get_stock, set_stock
 from tests.inventory.unit.fakes import FakeInventory
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture
 def inventory() -> FakeInventory:

@@ -19,6 +19,8 @@ from services.orders.service_layer.queries import ORDERS_PAGE_TOKEN_KIND, OrderF
 from tests.orders.integration.clients import Clients, Status, order_request, sql, unique_name
 from tests.raw_grpc import LEAKED_INTERNALS, call_raw, invalid_utf8_request, rpc_methods
 
+pytestmark = pytest.mark.integration
+
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
 PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION

@@ -7,6 +7,7 @@ import threading
 from dataclasses import replace
 
 import grpc
+import pytest
 from google.rpc import code_pb2
 
 from services.common.pagination import every_page
@@ -20,6 +21,8 @@ from tests.orders.integration.clients import (
 )
 from tests.orders.integration.conftest import start_orders_server
 from tests.support import wait_until
+
+pytestmark = pytest.mark.integration
 
 UNKNOWN_PRODUCT = 9_000_000_000_000
 OTHER_UNKNOWN_PRODUCT = 9_000_000_000_001

@@ -23,6 +23,8 @@ from tests.orders.integration.clients import (
 from tests.orders.integration.conftest import start_orders_server
 from tests.support import BackgroundServer, free_port
 
+pytestmark = pytest.mark.integration
+
 
 def test_50_concurrent_creates_sharing_10_request_ids_make_10_orders_and_10_tasks(
     clients, redis_url

@@ -5,9 +5,13 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from services.common.pagination import every_page
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
 from tests.orders.integration.clients import Status, order_request, unique_name
+
+pytestmark = pytest.mark.integration
 
 
 def walk(clients, request: orders_pb2.ListOrdersRequest) -> list[str]:

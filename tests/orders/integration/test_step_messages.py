@@ -24,6 +24,8 @@ from services.devtools.stores import claim_redis_db
 from services.orders.adapters.step_publisher import BatchedFirstStepPublisher
 from tests.conftest import REDIS_BASE
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
 def broker_url() -> Iterator[str]:

@@ -16,6 +16,8 @@ from tests.orders.integration.clients import Status, orders_stub, rpc_code, sql,
 from tests.orders.integration.conftest import start_orders_server
 from tests.support import free_port, wait_until
 
+pytestmark = pytest.mark.integration
+
 NORMAL_PATH = [Status.PENDING, Status.PROCESSING, Status.PACKAGING, Status.SHIPPED,
                Status.DELIVERED]
 

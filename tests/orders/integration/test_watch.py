@@ -8,6 +8,7 @@ import queue
 import threading
 
 import grpc
+import pytest
 
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2_grpc
@@ -15,6 +16,8 @@ from services.orders.adapters.change_feed import LISTENER_APPLICATION_NAME
 from tests.orders.integration.clients import Status, orders_stub, sql, unique_name
 from tests.orders.integration.conftest import start_orders_server
 from tests.support import wait_until
+
+pytestmark = pytest.mark.integration
 
 NORMAL_PATH = [Status.PENDING, Status.PROCESSING, Status.PACKAGING, Status.SHIPPED,
                Status.DELIVERED]

@@ -6,11 +6,15 @@ import asyncio
 from collections.abc import AsyncIterator, Iterable
 from decimal import Decimal
 
+import pytest
+
 from services.orders.domain.errors import BulkLimitExceeded
 from services.orders.domain.model import Order
 from services.orders.domain.order_requests import OrderRequest, RequestedItem
 from services.orders.service_layer.bulk_intake import BulkResult, bulk_create_orders
 from tests.orders.unit.fakes import FakeSystem
+
+pytestmark = pytest.mark.unit
 
 
 async def stream(requests: Iterable[OrderRequest]) -> AsyncIterator[OrderRequest]:

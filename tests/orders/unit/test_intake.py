@@ -15,6 +15,8 @@ from services.orders.domain.order_requests import OrderRequest, RequestedItem
 from services.orders.service_layer.intake import create_order, create_orders
 from tests.orders.unit.fakes import FakeSystem
 
+pytestmark = pytest.mark.unit
+
 
 def request(name: str = "Ada", items=((1, 2),), request_id: str = "") -> OrderRequest:
     return OrderRequest(name, tuple(RequestedItem(p, q) for p, q in items), request_id)

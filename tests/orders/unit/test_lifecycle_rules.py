@@ -8,6 +8,8 @@ from services.common.lifecycle.status import CANCELABLE, NORMAL_PATH, TERMINAL, 
 from services.orders.domain.errors import IllegalTransition, OrderNotCancelable
 from services.orders.domain.lifecycle import is_transition, judge_missed_advance, require_cancelable
 
+pytestmark = pytest.mark.unit
+
 S = OrderStatus
 
 

@@ -12,6 +12,8 @@ from services.orders.domain.order_requests import (
     validate_order_request,
 )
 
+pytestmark = pytest.mark.unit
+
 
 def request(name: str = "Ada", items=((1, 2),), request_id: str = "") -> OrderRequest:
     return OrderRequest(name, tuple(RequestedItem(p, q) for p, q in items), request_id)

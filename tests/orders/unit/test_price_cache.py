@@ -11,6 +11,8 @@ from services.orders.adapters.price_cache import CachedCatalog
 from services.orders.domain.errors import InventoryUnavailable
 from tests.orders.unit.fakes import FakeCatalog
 
+pytestmark = pytest.mark.unit
+
 
 def catalog_with(**prices: str) -> FakeCatalog:
     return FakeCatalog(prices={int(k[1:]): Decimal(v) for k, v in prices.items()})

@@ -25,6 +25,8 @@ from services.orders.service_layer.transitions import (
 from services.orders.service_layer.watching import watch_order
 from tests.orders.unit.fakes import FakeSystem
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture
 def system() -> FakeSystem:
