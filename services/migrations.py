@@ -39,5 +39,5 @@ def migrate_all(settings: Settings) -> None:
             ) from None
         if created:
             log_event(logger, "database_created", url=redact_url(url))
-        run_migrations(url, folder, schema)
-        log_event(logger, "schema_migrated", schema=schema, url=redact_url(url))
+        revision = run_migrations(url, folder, schema)
+        log_event(logger, "schema_migrated", schema=schema, revision=revision, url=redact_url(url))

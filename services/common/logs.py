@@ -42,6 +42,9 @@ def configure_logging(level: str = "INFO", service: str | None = None) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
+    # Alembic announces its plugins and dialect on every run; `fulfillment migrate` logs
+    # one line per schema with the revision it reached instead.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     _configured = True
 
 

@@ -35,10 +35,12 @@ class StopRequest:
     def is_set(self) -> bool:
         return self.requested
 
-    def wait(self, timeout: float, tick: float = 0.1) -> None:
+    def wait(self, timeout: float, tick: float = 0.1) -> bool:
+        """Sleep until `timeout` passes or a stop is requested; True when one was."""
         deadline = time.monotonic() + timeout
         while not self.requested and (left := deadline - time.monotonic()) > 0:
             time.sleep(min(left, tick))
+        return self.requested
 
 
 def run_monitor(settings: Settings, stop: StopRequest | None = None) -> int:
@@ -58,14 +60,16 @@ def run_monitor(settings: Settings, stop: StopRequest | None = None) -> int:
         stale_after_s=policy.stale_after_s, lease_s=policy.lease_s, retries=policy.retries,
     )
     try:
-        while not stop.is_set():
+        # The first sweep waits an interval too: a worker started with the monitor (by
+        # `up`, say) has beaten by then, and the sweep does not report a stall that is
+        # only the stack starting.
+        while not stop.wait(settings.sweep_interval_s):
             try:
                 sweep_stale_orders(deps, policy, should_stop=stop.is_set)
             except Exception as exc:  # e.g. the orders service is down: try next sweep
                 log_event(
                     logger, "sweep_failed", logging.WARNING, error=f"{type(exc).__name__}: {exc}"
                 )
-            stop.wait(settings.sweep_interval_s)
     finally:
         clients.close()
         sender.close()

@@ -33,16 +33,19 @@ def ensure_database(url: str) -> bool:
         conn.close()
 
 
-def run_migrations(url: str, migrations_dir: Path, schema: str) -> None:
-    """Upgrade one service's schema to head; a no-op when it is already there."""
+def run_migrations(url: str, migrations_dir: Path, schema: str) -> str | None:
+    """Upgrade one service's schema to head (a no-op when it is already there); returns the
+    head revision."""
     from alembic import command
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
     config = Config()
     config.set_main_option("script_location", str(migrations_dir))
     config.attributes["sqlalchemy_url"] = driver_url(url, "psycopg2")
     config.attributes["schema"] = schema
     command.upgrade(config, "head")
+    return ScriptDirectory.from_config(config).get_current_head()
 
 
 def alembic_env(schema: str, target_metadata: object | None = None) -> None:

@@ -17,10 +17,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport import redis as kombu_redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 TRANSPORT = f"{__name__}:Transport"
+
+
+def use_guarded_redis_transport() -> None:
+    """Make redis:// broker URLs of this process use the guarded transport (kombu resolves
+    the URL's scheme through this table), so that logs still show the broker as redis://."""
+    TRANSPORT_ALIASES["redis"] = TRANSPORT
 
 
 class Channel(kombu_redis.Channel):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from celery import Celery
 
 from services.common.config import Settings
-from services.common.lifecycle.broker_transport import TRANSPORT
+from services.common.lifecycle.broker_transport import use_guarded_redis_transport
 
 RUN_STEP_TASK = "fulfillment.lifecycle.run_step"
 LIFECYCLE_QUEUE = "fulfillment.lifecycle"
@@ -23,9 +23,9 @@ VISIBILITY_TIMEOUT_S = 3600
 
 
 def celery_config(settings: Settings) -> dict[str, object]:
+    use_guarded_redis_transport()
     return {
         "broker_url": settings.redis_url,
-        "broker_transport": TRANSPORT,
         "task_serializer": "json",
         "accept_content": ["json"],
         "result_backend": None,
