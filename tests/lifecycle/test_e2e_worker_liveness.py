@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 import redis
+from celery import Celery
 
 from services.common.config import Settings
 from services.common.lifecycle.health import HEARTBEATS_KEY, WorkerBeat
 from services.common.lifecycle.status import OrderStatus
-from services.common.lifecycle.tasks import LIFECYCLE_QUEUE, make_sender
+from services.common.lifecycle.tasks import LIFECYCLE_QUEUE, RUN_STEP_TASK, make_sender
 from tests.lifecycle.stack import Services, purge_broker, wait_started
 from tests.support import Process, wait_until
 
@@ -53,15 +54,20 @@ def test_a_consuming_worker_beats_and_touches_its_liveness_file_and_leaves_clean
 ) -> None:
     liveness = tmp_path / "worker.alive"
     worker = start_worker(services, liveness)
+    try:
+        assert_beats_while_consuming(worker, broker, liveness)
+    finally:
+        worker.stop()
+    assert beat_of(broker, worker) is None, "a stopped worker left its heartbeat behind"
+
+
+def assert_beats_while_consuming(worker: Process, broker: redis.Redis, liveness: Path) -> None:
     beat = wait_until(lambda: beat_of(broker, worker), timeout=20, what="a heartbeat")
     assert beat.consuming
     assert time.time() - beat.beat_at < 10
     wait_until(liveness.exists, timeout=10, what="the liveness file")
     touched = liveness.stat().st_mtime
     wait_until(lambda: liveness.stat().st_mtime > touched, timeout=10, what="a second touch")
-
-    worker.stop()
-    assert beat_of(broker, worker) is None, "a stopped worker left its heartbeat behind"
 
 
 def test_a_worker_connected_but_not_consuming_says_so_and_its_liveness_file_goes_stale(
@@ -72,18 +78,25 @@ def test_a_worker_connected_but_not_consuming_says_so_and_its_liveness_file_goes
     beat = wait_until(lambda: beat_of(broker, worker), timeout=20, what="a heartbeat")
     sender = make_sender(Settings.from_env({"REDIS_URL": redis_url}))
     try:
-        replies = sender.control.cancel_consumer(
-            LIFECYCLE_QUEUE, destination=[beat.node], reply=True, timeout=10
-        )
-        assert replies, "the worker did not answer the remote control command"
-        # A step waits in the queue that nobody takes.
-        sender.send_task("fulfillment.lifecycle.run_step", args=[str(uuid.uuid4()), OrderStatus.PENDING])
-        stalled = wait_until(
-            lambda: (b := beat_of(broker, worker)) is not None and not b.consuming and b,
-            timeout=30, what="a heartbeat that says not consuming",
-        )
+        assert_not_consuming_detected(worker, beat, sender, broker, liveness)
     finally:
         sender.close()
+        worker.stop()
+
+
+def assert_not_consuming_detected(
+    worker: Process, beat: WorkerBeat, sender: Celery, broker: redis.Redis, liveness: Path
+) -> None:
+    replies = sender.control.cancel_consumer(
+        LIFECYCLE_QUEUE, destination=[beat.node], reply=True, timeout=10
+    )
+    assert replies, "the worker did not answer the remote control command"
+    # A step waits in the queue that nobody takes.
+    sender.send_task(RUN_STEP_TASK, args=[str(uuid.uuid4()), OrderStatus.PENDING.value])
+    stalled = wait_until(
+        lambda: (b := beat_of(broker, worker)) is not None and not b.consuming and b,
+        timeout=30, what="a heartbeat that says not consuming",
+    )
     assert stalled.due_waiting == 0
     last_touch = liveness.stat().st_mtime
     time.sleep(3)
