@@ -28,6 +28,7 @@ def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from services.common.server import serve
+    from services.common.tls import server_credentials
 
     if args.service == "inventory":
         from services.inventory.app import build
@@ -41,6 +42,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     return serve(
         args.service, addr, partial(build, settings),
         processes=processes, grace=settings.shutdown_grace_s,
+        credentials=partial(server_credentials, settings),
     )
 
 
@@ -120,6 +122,26 @@ def _positive_int(raw: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {raw}")
     return value
+
+
+def _tls_dev(_settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from services.devtools.local_ca import write_local_ca
+
+    files = write_local_ca(Path(args.directory), extra_names=args.host)
+    print(
+        f"wrote a local CA and its certificates to {Path(args.directory).resolve()} (keys 0600).\n"
+        "Mutual TLS for every service, client, `up` and the gateway:\n"
+        f"  export FULFILLMENT_TLS_CERT={files.server_cert.resolve()}\n"
+        f"  export FULFILLMENT_TLS_KEY={files.server_key.resolve()}\n"
+        f"  export FULFILLMENT_TLS_CA={files.ca.resolve()}\n"
+        "TLS without client certificates: leave FULFILLMENT_TLS_CA unset and trust the CA with\n"
+        f"  export GRPC_DEFAULT_SSL_ROOTS_FILE_PATH={files.ca.resolve()}\n"
+        f"A client of your own (grpcurl): -cacert {files.ca} -cert {files.client_cert} "
+        f"-key {files.client_key}"
+    )
+    return 0
 
 
 def _render_deploy(_settings: Settings, args: argparse.Namespace) -> int:
@@ -247,6 +269,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--plot", default="", help="write the create throughput plot (PNG) here")
     bench.set_defaults(run=_bench)
+
+    tls_dev = commands.add_parser(
+        "tls-dev", help="write a local CA, a server certificate (localhost, 127.0.0.1 and the "
+        "compose/Kubernetes service names) and a client certificate into DIRECTORY, for trying "
+        "FULFILLMENT_TLS_* (README: Transport security); not for production"
+    )
+    tls_dev.add_argument("directory", help="where to write the PEM files (created if missing)")
+    tls_dev.add_argument(
+        "--host", action="append", default=[], metavar="NAME",
+        help="another DNS name or IP address for the server certificate (repeatable), "
+        "e.g. inventory.my-namespace.svc",
+    )
+    tls_dev.set_defaults(run=_tls_dev)
 
     render_deploy = commands.add_parser(
         "render-deploy", help="render the Envoy configs for docker compose and Kubernetes into "

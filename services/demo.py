@@ -31,6 +31,7 @@ from services.common.proto.fulfillment.inventory.v1 import (
 )
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as ord_pb
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2_grpc as ord_grpc
+from services.common.tls import channel_credentials
 
 Status = ord_pb.Order.Status
 TERMINAL = {Status.DELIVERED, Status.CANCELED, Status.FAILED}
@@ -116,8 +117,8 @@ def run_demo(
     run_id = uuid.uuid4().hex[:6]
     customer = f"demo-customer-{run_id}"
     with (
-        sync_channel(settings.inventory_addr) as inv_channel,
-        sync_channel(settings.orders_addr) as ord_channel,
+        sync_channel(settings.inventory_addr, channel_credentials(settings)) as inv_channel,
+        sync_channel(settings.orders_addr, channel_credentials(settings)) as ord_channel,
     ):
         inventory = inv_grpc.InventoryServiceStub(inv_channel)
         orders = ord_grpc.OrderServiceStub(ord_channel)

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from services.common.config import Settings, redact_url
+from services.common.tls import channel_credentials
 from services.devtools.processes import kill_group, terminate_group
 from services.migrations import DatabaseUnreachable, migrate_all
 from services.stack_parts import (
@@ -46,11 +47,14 @@ class Stack:
         command = [sys.executable, "-m", "services.cli"]
         gateway_url = f"http://127.0.0.1:{settings.gateway_port}/"
         worker_liveness = state_dir / "worker.alive"
+        credentials = channel_credentials(settings)
         self.children = [
             Child(
-                "inventory", [*command, "serve", "inventory"], grpc_serving(settings.inventory_addr)
+                "inventory",
+                [*command, "serve", "inventory"],
+                grpc_serving(settings.inventory_addr, credentials),
             ),
-            Child("orders", [*command, "serve", "orders"], grpc_serving(settings.orders_addr)),
+            Child("orders", [*command, "serve", "orders"], grpc_serving(settings.orders_addr, credentials)),
             Child(
                 "worker",
                 [

@@ -117,10 +117,16 @@ def check_redis(url: str) -> None:
         client.close()
 
 
-def grpc_serving(addr: str) -> Callable[[], bool]:
+def grpc_serving(addr: str, credentials: grpc.ChannelCredentials | None = None) -> Callable[[], bool]:
+    """A readiness check of grpc.health.v1 at `addr`, over TLS when given credentials."""
+
     def check() -> bool:
         try:
-            with grpc.insecure_channel(dial_addr(addr)) as channel:
+            target = dial_addr(addr)
+            with (
+                grpc.insecure_channel(target) if credentials is None
+                else grpc.secure_channel(target, credentials)
+            ) as channel:
                 reply = health_pb2_grpc.HealthStub(channel).Check(
                     health_pb2.HealthCheckRequest(), timeout=1
                 )

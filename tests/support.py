@@ -54,8 +54,13 @@ def wait_until(
 class BackgroundServer:
     """A real grpc.aio server on a loopback port, run on its own event loop thread."""
 
-    def __init__(self, build: Callable[[], Awaitable[ServiceParts]]) -> None:
+    def __init__(
+        self,
+        build: Callable[[], Awaitable[ServiceParts]],
+        credentials: grpc.ServerCredentials | None = None,
+    ) -> None:
         self._build = build
+        self._credentials = credentials  # TLS (services.common.tls); None: plaintext
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self.running: RunningServer | None = None
@@ -76,7 +81,7 @@ class BackgroundServer:
         return self
 
     async def _start(self) -> RunningServer:
-        return await start_server("127.0.0.1:0", await self._build())
+        return await start_server("127.0.0.1:0", await self._build(), self._credentials)
 
     def call(self, coro: Awaitable[T], timeout: float = 30) -> T:
         """Run a coroutine on the server's loop (e.g. to reach its engine) and wait for it."""

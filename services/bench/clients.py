@@ -22,11 +22,22 @@ RESERVE_STOCK = "/fulfillment.inventory.v1.ReservationService/ReserveStock"
 RawCall = Callable[[bytes], Awaitable[bytes]]
 
 
-def open_channels(addr: str, count: int) -> list[grpc.aio.Channel]:
+def open_channels(
+    addr: str, count: int, credentials: grpc.ChannelCredentials | None = None
+) -> list[grpc.aio.Channel]:
     # A local subchannel pool per channel: otherwise identical channels share one TCP
     # connection, and one connection lands on one server process.
     options = [("grpc.use_local_subchannel_pool", 1), ("grpc.max_receive_message_length", 64 << 20)]
-    return [grpc.aio.insecure_channel(dial_addr(addr), options=options) for _ in range(count)]
+    return [open_channel(addr, credentials, options) for _ in range(count)]
+
+
+def open_channel(
+    addr: str, credentials: grpc.ChannelCredentials | None, options: list[tuple[str, int]] | None = None
+) -> grpc.aio.Channel:
+    """Plaintext, or TLS with services.common.tls.channel_credentials."""
+    if credentials is None:
+        return grpc.aio.insecure_channel(dial_addr(addr), options=options)
+    return grpc.aio.secure_channel(dial_addr(addr), credentials, options=options)
 
 
 def raw_calls(channels: Sequence[grpc.aio.Channel], method: str) -> list[RawCall]:
@@ -38,8 +49,10 @@ async def close_channels(channels: Sequence[grpc.aio.Channel]) -> None:
         await channel.close()
 
 
-async def seed_products(addr: str, tag: str, count: int, stock: int) -> list[int]:
-    async with grpc.aio.insecure_channel(dial_addr(addr)) as channel:
+async def seed_products(
+    addr: str, tag: str, count: int, stock: int, credentials: grpc.ChannelCredentials | None = None
+) -> list[int]:
+    async with open_channel(addr, credentials) as channel:
         stub = inventory_service_pb2_grpc.InventoryServiceStub(channel)
         ids = []
         for index in range(count):
@@ -56,8 +69,8 @@ async def seed_products(addr: str, tag: str, count: int, stock: int) -> list[int
         return ids
 
 
-async def stock_level(addr: str, product_id: int) -> int:
-    async with grpc.aio.insecure_channel(dial_addr(addr)) as channel:
+async def stock_level(addr: str, product_id: int, credentials: grpc.ChannelCredentials | None = None) -> int:
+    async with open_channel(addr, credentials) as channel:
         stub = inventory_service_pb2_grpc.InventoryServiceStub(channel)
         reply = await stub.GetStock(inventory_service_pb2.GetStockRequest(product_id=product_id), timeout=10)
         return reply.stock_level

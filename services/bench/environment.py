@@ -16,6 +16,7 @@ from pathlib import Path
 from services.bench.rss import process_tree_rss
 from services.common.config import Settings
 from services.common.database.urls import admin_url, libpq_url
+from services.common.tls import channel_credentials
 from services.devtools.processes import command_line, descendants, kill_group, terminate_group
 from services.devtools.stores import NoFreeRedisDb, claim_redis_db, free_port, private_database
 from services.stack_parts import check_postgres, check_redis, grpc_serving, http_answers
@@ -100,8 +101,10 @@ class BenchEnvironment:
             time.sleep(0.1)
 
     def start_services(self) -> None:
-        self.start("inventory", [*_CLI, "serve", "inventory"], grpc_serving(self.settings.inventory_addr))
-        self.start("orders", [*_CLI, "serve", "orders"], grpc_serving(self.settings.orders_addr))
+        credentials = channel_credentials(self.settings)
+        inventory, orders = self.settings.inventory_addr, self.settings.orders_addr
+        self.start("inventory", [*_CLI, "serve", "inventory"], grpc_serving(inventory, credentials))
+        self.start("orders", [*_CLI, "serve", "orders"], grpc_serving(orders, credentials))
 
     def start_gateway(self) -> None:
         url = f"http://127.0.0.1:{self.settings.gateway_port}/"
@@ -204,6 +207,10 @@ def bench_environment(
             step_delay_min_s=0.0,
             step_delay_max_s=0.0,
             server_processes=processes,
+            # Its processes get no FULFILLMENT_TLS_* (see env below): plaintext, like theirs.
+            tls_cert="",
+            tls_key="",
+            tls_ca="",
         )
         environment.settings = settings
         environment.env = {

@@ -11,6 +11,7 @@ One retry layer per call path:
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import grpc
 
@@ -50,14 +51,25 @@ def dial_addr(addr: str) -> str:
     return addr
 
 
-def aio_channel(addr: str) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(dial_addr(addr), options=CHANNEL_OPTIONS)
+def aio_channel(addr: str, credentials: grpc.ChannelCredentials | None = None) -> grpc.aio.Channel:
+    """`credentials` (services.common.tls.channel_credentials): TLS; None: plaintext."""
+    if credentials is None:
+        return grpc.aio.insecure_channel(dial_addr(addr), options=CHANNEL_OPTIONS)
+    return grpc.aio.secure_channel(dial_addr(addr), credentials, options=CHANNEL_OPTIONS)
 
 
-def sync_channel(addr: str) -> grpc.Channel:
-    return grpc.insecure_channel(dial_addr(addr), options=CHANNEL_OPTIONS)
+def sync_channel(addr: str, credentials: grpc.ChannelCredentials | None = None) -> grpc.Channel:
+    return _sync_channel(addr, credentials, CHANNEL_OPTIONS)
 
 
-def lifecycle_channel(addr: str) -> grpc.Channel:
+def lifecycle_channel(addr: str, credentials: grpc.ChannelCredentials | None = None) -> grpc.Channel:
     """A channel without a retry policy, for callers that retry themselves."""
-    return grpc.insecure_channel(dial_addr(addr), options=_COMMON_OPTIONS)
+    return _sync_channel(addr, credentials, _COMMON_OPTIONS)
+
+
+def _sync_channel(
+    addr: str, credentials: grpc.ChannelCredentials | None, options: list[tuple[str, Any]]
+) -> grpc.Channel:
+    if credentials is None:
+        return grpc.insecure_channel(dial_addr(addr), options=options)
+    return grpc.secure_channel(dial_addr(addr), credentials, options=options)

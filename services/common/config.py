@@ -27,6 +27,7 @@ class Settings:
     orders_addr: str = "127.0.0.1:50052"
     gateway_port: int = 8080
     gateway_admin_port: int = 9901
+    gateway_host: str = "127.0.0.1"
     step_delay_min_s: float = 1.0
     step_delay_max_s: float = 3.0
     stale_after_s: float = 60.0
@@ -40,6 +41,11 @@ class Settings:
     shutdown_grace_s: float = 10.0
     server_processes: int = 1
     log_level: str = "INFO"
+    # Transport security (services/common/tls.py): empty means plaintext; cert and key
+    # together turn TLS on, the CA too makes it mutual.
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_ca: str = ""
     # Signs page tokens; empty means the secret stored in each service's schema. Kept out
     # of repr so printed settings never show it.
     page_token_secret: str = field(default="", repr=False)
@@ -59,6 +65,7 @@ class Settings:
             gateway_admin_port=_number(
                 env, "GATEWAY_ADMIN_PORT", int, cls.gateway_admin_port, minimum=1
             ),
+            gateway_host=(env.get("GATEWAY_HOST") or cls.gateway_host).strip(),
             step_delay_min_s=_number(env, "FULFILLMENT_STEP_DELAY_MIN_S", float, 1.0),
             step_delay_max_s=_number(env, "FULFILLMENT_STEP_DELAY_MAX_S", float, 3.0),
             stale_after_s=_number(env, "FULFILLMENT_STALE_AFTER_S", float, 60.0),
@@ -76,8 +83,12 @@ class Settings:
             shutdown_grace_s=_number(env, "FULFILLMENT_SHUTDOWN_GRACE_S", float, 10.0),
             server_processes=_number(env, "FULFILLMENT_SERVER_PROCESSES", int, 1, minimum=1),
             log_level=(env.get("FULFILLMENT_LOG_LEVEL") or "INFO").upper(),
+            tls_cert=_readable_file(env, "FULFILLMENT_TLS_CERT"),
+            tls_key=_readable_file(env, "FULFILLMENT_TLS_KEY"),
+            tls_ca=_readable_file(env, "FULFILLMENT_TLS_CA"),
             page_token_secret=env.get("FULFILLMENT_PAGE_TOKEN_SECRET", ""),
         )
+        _check_tls(settings)
         if settings.step_delay_max_s < settings.step_delay_min_s:
             raise ConfigError(
                 "FULFILLMENT_STEP_DELAY_MAX_S must be >= FULFILLMENT_STEP_DELAY_MIN_S "
@@ -116,3 +127,22 @@ def split_addr(addr: str) -> tuple[str, int]:
     if not sep or not port.isdigit():
         raise ConfigError(f"address must look like host:port, got {addr!r}")
     return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def _readable_file(env: Mapping[str, str], name: str) -> str:
+    """A file named now must be readable now, not fail at the first connection."""
+    path = (env.get(name) or "").strip()
+    if path and not (os.path.isfile(path) and os.access(path, os.R_OK)):
+        raise ConfigError(f"{name}: {path!r} is not a readable file")
+    return path
+
+
+def _check_tls(settings: Settings) -> None:
+    """Half-configured TLS must not quietly become plaintext."""
+    if bool(settings.tls_cert) != bool(settings.tls_key):
+        raise ConfigError("FULFILLMENT_TLS_CERT and FULFILLMENT_TLS_KEY must be set together (or neither)")
+    if settings.tls_ca and not settings.tls_cert:
+        raise ConfigError(
+            "FULFILLMENT_TLS_CA turns on mutual TLS, which also needs FULFILLMENT_TLS_CERT and "
+            "FULFILLMENT_TLS_KEY (this process's own certificate and key)"
+        )

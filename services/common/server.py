@@ -40,6 +40,14 @@ SERVER_OPTIONS = [
 ]
 
 
+# Server credentials for a port (None: plaintext), made in the process that serves.
+CredentialsFactory = Callable[[], grpc.ServerCredentials | None]
+
+
+def no_credentials() -> grpc.ServerCredentials | None:
+    return None
+
+
 @dataclass
 class ServiceParts:
     """What a service contributes to a server: its servicers and what to close at stop."""
@@ -65,8 +73,12 @@ class RunningServer:
             await self.parts.close()
 
 
-async def start_server(addr: str, parts: ServiceParts) -> RunningServer:
-    """Bind `addr` (port 0 picks a free port), start serving, and report SERVING."""
+async def start_server(
+    addr: str, parts: ServiceParts, credentials: grpc.ServerCredentials | None = None
+) -> RunningServer:
+    """Bind `addr` (port 0 picks a free port), start serving, and report SERVING.
+
+    With `credentials` (services.common.tls.server_credentials) the port speaks TLS."""
     server = grpc.aio.server(interceptors=[ErrorMappingInterceptor()], options=SERVER_OPTIONS)
     names = list(parts.register(server))
     health_servicer = health.aio.HealthServicer()
@@ -76,7 +88,10 @@ async def start_server(addr: str, parts: ServiceParts) -> RunningServer:
         server,
     )
     try:
-        port = server.add_insecure_port(addr)
+        if credentials is None:
+            port = server.add_insecure_port(addr)
+        else:
+            port = server.add_secure_port(addr, credentials)
     except RuntimeError as exc:
         raise OSError(f"cannot listen on {addr}: {exc}") from None
     await server.start()
@@ -103,14 +118,18 @@ def freeze_startup_heap() -> None:
 
 
 async def serve_until_signalled(
-    name: str, addr: str, build: Callable[[], Awaitable[ServiceParts]], grace: float
+    name: str,
+    addr: str,
+    build: Callable[[], Awaitable[ServiceParts]],
+    grace: float,
+    credentials: CredentialsFactory = no_credentials,
 ) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     parts = await build()
-    running = await start_server(addr, parts)
+    running = await start_server(addr, parts, credentials())
     freeze_startup_heap()
     log_event(logger, "serving", service=name, addr=addr, port=running.port, pid=os.getpid())
     await stop.wait()
@@ -126,15 +145,17 @@ def serve(
     *,
     processes: int = 1,
     grace: float = 10.0,
+    credentials: CredentialsFactory = no_credentials,
 ) -> int:
     """Run the service in the foreground until SIGTERM/SIGINT; returns the exit code.
 
     With processes > 1 the parent forks that many children, each with its own event loop,
     engine and server bound to the same port through SO_REUSEPORT (the kernel spreads
-    connections across them); nothing gRPC-related exists before the fork.
+    connections across them); nothing gRPC-related exists before the fork, which is why
+    `credentials` is a factory each server process calls for itself.
     """
     if processes <= 1:
-        run_event_loop(serve_until_signalled(name, addr, build, grace))
+        run_event_loop(serve_until_signalled(name, addr, build, grace, credentials))
         return 0
     children: list[int] = []
     for _ in range(processes):
@@ -142,7 +163,7 @@ def serve(
         if pid == 0:
             code = 0
             try:
-                run_event_loop(serve_until_signalled(name, addr, build, grace))
+                run_event_loop(serve_until_signalled(name, addr, build, grace, credentials))
             except BaseException:
                 logger.exception("server process failed")
                 code = 1

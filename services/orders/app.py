@@ -20,6 +20,7 @@ from services.common.proto.fulfillment.orders.v1 import (
     orders_service_pb2_grpc,
 )
 from services.common.server import ServiceParts
+from services.common.tls import channel_credentials
 from services.orders.adapters import tables
 from services.orders.adapters.change_feed import PostgresChangeFeed
 from services.orders.adapters.inventory_client import InventoryCatalog, ReservationReleaser
@@ -56,7 +57,7 @@ async def build_app(settings: Settings) -> OrdersApp:
     engine, statements = service_pools(settings.orders_database_url, settings.db_connections)
     uow = SqlUnitOfWork(engine, statements)
     page_tokens = page_token_source(settings, engine, tables.page_token_secret)
-    inventory_channel = aio_channel(settings.inventory_addr)
+    inventory_channel = aio_channel(settings.inventory_addr, channel_credentials(settings))
     releaser = ReservationReleaser(inventory_channel, settings.grpc_deadline_s)
     publisher = BatchedFirstStepPublisher(settings)
     change_feed = PostgresChangeFeed(settings.orders_database_url)

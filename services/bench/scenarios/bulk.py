@@ -19,6 +19,7 @@ from services.bench.context import ScenarioContext, ratio, target
 from services.bench.raw_tables import SCHEMA, create_raw_tables, drop_raw_tables
 from services.bench.stats import RunStats, summarize
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
+from services.common.tls import channel_credentials
 
 BULK_CREATE = "/fulfillment.orders.v1.OrderService/BulkCreateOrders"
 
@@ -26,7 +27,9 @@ BULK_CREATE = "/fulfillment.orders.v1.OrderService/BulkCreateOrders"
 async def run(ctx: ScenarioContext) -> dict[str, Any]:
     env, sizes = ctx.environment, ctx.sizes
     env.start_services()
-    products = await seed_products(env.settings.inventory_addr, f"{ctx.tag}-bulk", 50, 1_000_000)
+    products = await seed_products(
+        env.settings.inventory_addr, f"{ctx.tag}-bulk", 50, 1_000_000, channel_credentials(env.settings)
+    )
     customer = f"bench-{ctx.tag}-bulk"
     streams = [
         [order_request(ctx.rng, products, customer, uuid.uuid4().hex) for _ in range(sizes.bulk_stream_size)]
@@ -64,7 +67,10 @@ async def run(ctx: ScenarioContext) -> dict[str, Any]:
 
 
 async def _bulk_streams(ctx: ScenarioContext, streams: list[list[orders_pb2.CreateOrderRequest]]) -> RunStats:
-    channels = open_channels(ctx.environment.settings.orders_addr, ctx.sizes.bulk_parallel_streams)
+    settings = ctx.environment.settings
+    channels = open_channels(
+        settings.orders_addr, ctx.sizes.bulk_parallel_streams, channel_credentials(settings)
+    )
     task, advance = ctx.task("bulk: BulkCreateOrders", total=sum(len(s) for s in streams))
     gate = asyncio.Semaphore(ctx.sizes.bulk_parallel_streams)
     latencies: list[float] = []

@@ -18,6 +18,7 @@ from services.bench.clients import (
 from services.bench.context import ScenarioContext, ratio, target
 from services.bench.echo_server import METHOD as ECHO
 from services.bench.stats import RunStats, closed_loop
+from services.common.tls import channel_credentials
 from services.devtools.stores import free_port
 from services.stack_parts import grpc_serving
 
@@ -34,9 +35,12 @@ async def run(ctx: ScenarioContext) -> dict[str, Any]:
         grpc_serving(echo_addr),
         helper=True,
     )
-    products = await seed_products(env.settings.inventory_addr, f"{ctx.tag}-create", 50, 1_000_000)
+    credentials = channel_credentials(env.settings)
+    products = await seed_products(
+        env.settings.inventory_addr, f"{ctx.tag}-create", 50, 1_000_000, credentials
+    )
     customer = f"bench-{ctx.tag}-create"
-    orders_channels = open_channels(env.settings.orders_addr, CHANNELS)
+    orders_channels = open_channels(env.settings.orders_addr, CHANNELS, credentials)
     echo_channels = open_channels(echo_addr, CHANNELS)
     create_calls, echo_calls = raw_calls(orders_channels, CREATE_ORDER), raw_calls(echo_channels, ECHO)
 

@@ -21,16 +21,18 @@ from services.bench.clients import (
 from services.bench.context import ScenarioContext, ratio, target
 from services.bench.http1 import HttpConnection
 from services.bench.stats import RunStats, closed_loop
+from services.common.tls import channel_credentials
 
 
 async def run(ctx: ScenarioContext) -> dict[str, Any]:
     env, sizes = ctx.environment, ctx.sizes
     env.start_services()
     env.start_gateway()
-    products = await seed_products(env.settings.inventory_addr, f"{ctx.tag}-gw", 50, 1_000_000)
+    credentials = channel_credentials(env.settings)
+    products = await seed_products(env.settings.inventory_addr, f"{ctx.tag}-gw", 50, 1_000_000, credentials)
     customer = f"bench-{ctx.tag}-gw"
     concurrency = sizes.gateway_concurrency
-    channels = open_channels(env.settings.orders_addr, 8)
+    channels = open_channels(env.settings.orders_addr, 8, credentials)
     calls = raw_calls(channels, CREATE_ORDER)
     # Each caller holds a keep-alive connection for its request, like a pool of HTTP clients.
     idle: asyncio.Queue[HttpConnection] = asyncio.Queue()

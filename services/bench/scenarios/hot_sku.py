@@ -25,6 +25,7 @@ from services.bench.raw_tables import SCHEMA, create_raw_tables, drop_raw_tables
 from services.bench.stats import RunStats, closed_loop
 from services.common.database.engines import ConnectionBudget
 from services.common.proto.fulfillment.inventory.v1 import reservation_service_pb2 as reservation_pb2
+from services.common.tls import channel_credentials
 from services.devtools.stores import autocommit_cursor
 
 
@@ -34,9 +35,12 @@ async def run(ctx: ScenarioContext) -> dict[str, Any]:
     count, concurrency = sizes.hot_sku_reservations, sizes.hot_sku_concurrency
     quantities = [ctx.rng.randint(1, 3) for _ in range(count)]
     initial = sum(quantities) - sum(quantities) // 20  # the last ~5% of the demand is refused
-    (product_id,) = await seed_products(env.settings.inventory_addr, f"{ctx.tag}-hot", 1, initial)
+    credentials = channel_credentials(env.settings)
+    (product_id,) = await seed_products(
+        env.settings.inventory_addr, f"{ctx.tag}-hot", 1, initial, credentials
+    )
     system, reserved_units, refused = await _reserve(ctx, product_id, quantities)
-    final = await stock_level(env.settings.inventory_addr, product_id)
+    final = await stock_level(env.settings.inventory_addr, product_id, credentials)
     held = _units_held(env.inventory_database_url, product_id)
     create_raw_tables(env.database_url)
     try:
@@ -81,7 +85,9 @@ async def run(ctx: ScenarioContext) -> dict[str, Any]:
 
 
 async def _reserve(ctx: ScenarioContext, product_id: int, quantities: list[int]) -> tuple[RunStats, int, int]:
-    channels = open_channels(ctx.environment.settings.inventory_addr, 8)
+    channels = open_channels(
+        ctx.environment.settings.inventory_addr, 8, channel_credentials(ctx.environment.settings)
+    )
     calls = raw_calls(channels, RESERVE_STOCK)
     reserved_units = refused = 0
 

@@ -14,14 +14,14 @@ from typing import Any
 import psycopg2
 import redis
 
-from services.bench.clients import order_request, seed_products
+from services.bench.clients import open_channel, order_request, seed_products
 from services.bench.context import ScenarioContext, ratio, target
 from services.bench.noop_chain import DONE_KEY, NOOP_QUEUE, NOOP_TASK, create_noop_app
 from services.bench.scenarios.bulk import BULK_CREATE
 from services.bench.stats import RunStats, summarize
-from services.common.channels import dial_addr
 from services.common.lifecycle.tasks import LIFECYCLE_QUEUE
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
+from services.common.tls import channel_credentials
 
 STREAM_SIZE = 1000
 POLL_S = 0.2
@@ -35,7 +35,9 @@ async def run(ctx: ScenarioContext) -> dict[str, Any]:
         # First steps of orders the earlier scenarios created: not part of this measurement.
         redis.Redis.from_url(env.settings.redis_url).delete(LIFECYCLE_QUEUE)
     env.start_worker(ctx.worker_concurrency, ctx.worker_pool)
-    products = await seed_products(env.settings.inventory_addr, f"{ctx.tag}-life", 50, 10_000_000)
+    products = await seed_products(
+        env.settings.inventory_addr, f"{ctx.tag}-life", 50, 10_000_000, channel_credentials(env.settings)
+    )
     customer = f"bench-{ctx.tag}-life"
     requests = [order_request(ctx.rng, products, customer, uuid.uuid4().hex) for _ in range(count)]
     system, outcome = await _walk_orders(ctx, requests, customer)
@@ -68,10 +70,9 @@ async def run(ctx: ScenarioContext) -> dict[str, Any]:
 async def _walk_orders(
     ctx: ScenarioContext, requests: list[orders_pb2.CreateOrderRequest], customer: str
 ) -> tuple[RunStats, dict[str, int]]:
-    import grpc
-
     task, advance = ctx.task("lifecycle: orders delivered", total=len(requests))
-    async with grpc.aio.insecure_channel(dial_addr(ctx.environment.settings.orders_addr)) as channel:
+    settings = ctx.environment.settings
+    async with open_channel(settings.orders_addr, channel_credentials(settings)) as channel:
         bulk = channel.stream_stream(
             BULK_CREATE,
             request_serializer=orders_pb2.CreateOrderRequest.SerializeToString,

@@ -49,6 +49,7 @@ from services.common.proto.fulfillment.orders.v1 import (
 )
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2_grpc as orders_grpc
+from services.common.tls import channel_credentials
 
 # A claim that timed out may still have been applied (and counted) by the server, so a
 # retry after DEADLINE_EXCEEDED would spend a re-drive; only retry what surely did not run.
@@ -222,8 +223,9 @@ class ServiceClients:
     @classmethod
     def connect(cls, settings: Settings) -> ServiceClients:
         policy = RetryPolicy()
-        orders_channel = lifecycle_channel(settings.orders_addr)
-        inventory_channel = lifecycle_channel(settings.inventory_addr)
+        credentials = channel_credentials(settings)
+        orders_channel = lifecycle_channel(settings.orders_addr, credentials)
+        inventory_channel = lifecycle_channel(settings.inventory_addr, credentials)
         return cls(
             orders=GrpcOrders(orders_channel, settings.grpc_deadline_s, policy),
             reservations=GrpcReservations(inventory_channel, settings.grpc_deadline_s, policy),
