@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T", int, float)
@@ -49,6 +50,20 @@ class Settings:
     # Signs page tokens; empty means the secret stored in each service's schema. Kept out
     # of repr so printed settings never show it.
     page_token_secret: str = field(default="", repr=False)
+    # Identity and access. Off is for local experiments only, and every part says so.
+    auth_enabled: bool = True
+    # Path or http(s) URL of the JWKS that verifies tokens; empty: the local key set (the
+    # public half of auth_signing_key).
+    auth_jwks: str = ""
+    auth_issuer: str = "fulfillment-dev"
+    auth_audience: str = "fulfillment"
+    # Claim holding the roles; a dotted path (realm_access.roles) reaches nested claims.
+    auth_roles_claim: str = "roles"
+    # The private key `fulfillment token` and the services' own tokens are signed with
+    # (empty: default_signing_key_path()), and a token to present instead of minting one.
+    # Both stay out of repr, like the page token secret.
+    auth_signing_key: str = field(default="", repr=False)
+    service_token: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -87,6 +102,14 @@ class Settings:
             tls_key=_readable_file(env, "FULFILLMENT_TLS_KEY"),
             tls_ca=_readable_file(env, "FULFILLMENT_TLS_CA"),
             page_token_secret=env.get("FULFILLMENT_PAGE_TOKEN_SECRET", ""),
+            auth_enabled=_on_off(env, "FULFILLMENT_AUTH", default=True),
+            auth_jwks=_jwks_location(env.get("FULFILLMENT_AUTH_JWKS", "")),
+            auth_issuer=env.get("FULFILLMENT_AUTH_ISSUER") or cls.auth_issuer,
+            auth_audience=env.get("FULFILLMENT_AUTH_AUDIENCE") or cls.auth_audience,
+            auth_roles_claim=_claim_path(env.get("FULFILLMENT_AUTH_ROLES_CLAIM") or "roles"),
+            auth_signing_key=env.get("FULFILLMENT_AUTH_SIGNING_KEY")
+            or str(default_signing_key_path(env)),
+            service_token=env.get("FULFILLMENT_SERVICE_TOKEN", "").strip(),
         )
         _check_tls(settings)
         if settings.step_delay_max_s < settings.step_delay_min_s:
@@ -110,6 +133,45 @@ def _number(
     if value < minimum:
         raise ConfigError(f"{name} must be >= {minimum}, got {raw!r}")
     return value
+
+
+def _on_off(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw not in ("on", "off"):
+        raise ConfigError(f"{name} must be on or off, got {raw!r}")
+    return raw == "on"
+
+
+def _jwks_location(raw: str) -> str:
+    location = raw.strip()
+    scheme, sep, _ = location.partition("://")
+    if sep and scheme.lower() not in ("http", "https"):
+        raise ConfigError(
+            f"FULFILLMENT_AUTH_JWKS must be a file path or an http(s) URL, got {location!r}"
+        )
+    return location
+
+
+def _claim_path(raw: str) -> str:
+    claim = raw.strip()
+    if not claim or "" in claim.split("."):
+        raise ConfigError(
+            f"FULFILLMENT_AUTH_ROLES_CLAIM must be a claim name or a dotted path such as "
+            f"realm_access.roles, got {raw!r}"
+        )
+    return claim
+
+
+def default_signing_key_path(env: Mapping[str, str]) -> Path:
+    """$XDG_STATE_HOME/fulfillment/signing-key.pem, else ~/.local/state/fulfillment/...:
+    the key is state of this user's installation, not configuration or a cache."""
+    state_home = env.get("XDG_STATE_HOME", "")
+    if not os.path.isabs(state_home):  # the XDG spec says to ignore relative values
+        home = env.get("HOME") or str(Path.home())
+        state_home = os.path.join(home, ".local", "state")
+    return Path(state_home) / "fulfillment" / "signing-key.pem"
 
 
 def redact_url(url: str) -> str:
