@@ -171,6 +171,29 @@ def _render_deploy(_settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _token(settings: Settings, args: argparse.Namespace) -> int:
+    from services.common.auth.keys import is_local_key_set
+    from services.common.auth.mint import mint_token
+    from services.common.auth.principal import Role
+
+    try:
+        if not is_local_key_set(settings):
+            print(
+                f"error: FULFILLMENT_AUTH_JWKS is {settings.auth_jwks}, which does not hold the "
+                "local signing key: the services would not accept a token signed with it. "
+                "Get a token from that identity provider instead.",
+                file=sys.stderr,
+            )
+            return 1
+        role = Role(args.role)
+        token = mint_token(settings, role, args.subject or f"local-{role.value}", args.ttl)
+    except (ConfigError, OSError) as exc:
+        print(f"error: cannot sign a token: {exc}", file=sys.stderr)
+        return 2
+    print(token)  # the only line on stdout, so that TOKEN=$(fulfillment token ...) works
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fulfillment",
@@ -289,6 +312,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     render_deploy.add_argument("--root", default="", help="write under this directory instead")
     render_deploy.set_defaults(run=_render_deploy)
+
+    token = commands.add_parser(
+        "token", help="print a signed bearer token (and nothing else), signed with the local "
+        "signing key (FULFILLMENT_AUTH_SIGNING_KEY, created on first use)"
+    )
+    token.add_argument("--role", required=True, choices=["admin", "customer", "service"])
+    token.add_argument(
+        "--subject", default="", help="the caller's identity, `sub` (default: local-<role>)"
+    )
+    token.add_argument(
+        "--ttl", type=_positive_int, default=3600, metavar="SECONDS",
+        help="lifetime in seconds (default: 3600)",
+    )
+    token.set_defaults(run=_token)
     return parser
 
 
