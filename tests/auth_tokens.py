@@ -59,19 +59,22 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _segment(document: dict[str, Any]) -> str:
+def b64_segment(document: Any) -> str:
+    """A JWT segment: JSON (or raw bytes, for a signature) in unpadded base64url."""
+    if isinstance(document, bytes):
+        return _b64(document)
     return _b64(json.dumps(document, separators=(",", ":")).encode())
 
 
 def unsigned(payload: dict[str, Any], kid: str, alg: str = "none") -> str:
     """`alg: none`: what an attacker sends hoping the signature is not checked."""
-    return f"{_segment({'alg': alg, 'typ': 'JWT', 'kid': kid})}.{_segment(payload)}."
+    return f"{b64_segment({'alg': alg, 'typ': 'JWT', 'kid': kid})}.{b64_segment(payload)}."
 
 
 def hmac_signed(payload: dict[str, Any], secret: bytes, kid: str, alg: str = "HS256") -> str:
     """The key-confusion attack: HMAC with a secret everyone has (the public key)."""
     digest = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}[alg]
-    signing_input = f"{_segment({'alg': alg, 'typ': 'JWT', 'kid': kid})}.{_segment(payload)}"
+    signing_input = f"{b64_segment({'alg': alg, 'typ': 'JWT', 'kid': kid})}.{b64_segment(payload)}"
     signature = hmac.new(secret, signing_input.encode(), digest).digest()
     return f"{signing_input}.{_b64(signature)}"
 
@@ -79,7 +82,7 @@ def hmac_signed(payload: dict[str, Any], secret: bytes, kid: str, alg: str = "HS
 def with_payload(token: str, payload: dict[str, Any]) -> str:
     """`token` with its payload replaced and its original signature kept (tampering)."""
     header, _, signature = token.split(".")
-    return f"{header}.{_segment(payload)}.{signature}"
+    return f"{header}.{b64_segment(payload)}.{signature}"
 
 
 def assert_never_quoted(message: str, token: str) -> None:

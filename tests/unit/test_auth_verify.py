@@ -11,6 +11,9 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from services.common.auth.key_set import KeySet, usable_keys
 from services.common.auth.keys import key_id, local_jwks, public_jwk
@@ -21,6 +24,7 @@ from services.common.config import ConfigError, Settings
 from tests.auth_tokens import (
     assert_never_quoted,
     auth_settings,
+    b64_segment,
     claims,
     hmac_signed,
     local_key,
@@ -169,8 +173,11 @@ def test_malformed_tokens_are_refused_in_plain_words(verifier: TokenVerifier, to
         assert token not in message
 
 
-def test_a_claim_of_the_wrong_type_is_malformed(settings: Settings, verifier: TokenVerifier) -> None:
-    _refused(verifier, sign(local_key(settings), claims(exp="tomorrow")), "malformed")
+@pytest.mark.parametrize("exp", ["tomorrow", 1e999, [1], {"at": 1}])
+def test_a_claim_of_the_wrong_type_is_malformed(
+    settings: Settings, verifier: TokenVerifier, exp: object
+) -> None:
+    _refused(verifier, sign(local_key(settings), claims(exp=exp)), "malformed")
 
 
 def test_a_token_from_an_unknown_key_is_refused(settings: Settings, verifier: TokenVerifier) -> None:
@@ -252,6 +259,9 @@ def test_hmac_and_weak_keys_in_a_key_set_are_ignored() -> None:
         {**public_jwk(ec.generate_private_key(ec.SECP384R1()).public_key()), "kid": "p384", "alg": "ES384"},
         {**public_jwk(ec.generate_private_key(ec.SECP256R1()).public_key()), "kid": "good"},
         "not a key",
+        {"kty": "RSA", "kid": "no-modulus"},
+        {"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA", "kid": "off-the-curve"},
+        {"kty": "EC", "kid": "no-curve"},
     ]})
     assert set(keys) == {"good"}
 
@@ -288,3 +298,44 @@ def test_the_bearer_entry_must_be_there_once(
 @pytest.mark.parametrize("value", ["Bearer a.b.c", "bearer a.b.c", "BEARER   a.b.c  "])
 def test_the_bearer_scheme_is_case_insensitive(value: str) -> None:
     assert bearer_token((("authorization", value),)) == "a.b.c"
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+FUZZ = hypothesis_settings(
+    max_examples=150, deadline=None, database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+
+
+@pytest.mark.fuzz
+@FUZZ
+@given(text=st.text(max_size=300))
+def test_any_text_is_refused_as_invalid_token_and_nothing_else(verifier: TokenVerifier, text: str) -> None:
+    with pytest.raises(InvalidToken):
+        verifier.verify(text)
+
+
+@pytest.mark.fuzz
+@FUZZ
+@given(
+    header_extra=st.dictionaries(st.text(max_size=8), JSON, max_size=3),
+    payload=JSON,
+    signature=st.binary(max_size=80),
+)
+def test_any_json_in_a_token_is_refused_as_invalid_token_and_nothing_else(
+    settings: Settings,
+    verifier: TokenVerifier,
+    header_extra: dict[str, object],
+    payload: object,
+    signature: bytes,
+) -> None:
+    header = {**header_extra, "alg": "ES256", "kid": key_id(local_key(settings).public_key())}
+    token = ".".join([b64_segment(header), b64_segment(payload), b64_segment(signature)])
+    with pytest.raises(InvalidToken):
+        verifier.verify(token)

@@ -21,7 +21,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt import PyJWK
-from jwt.exceptions import PyJWKError
+from jwt.exceptions import PyJWTError
 
 from services.common.auth.keys import MIN_RSA_BITS, local_jwks, signing_key_path
 from services.common.config import ConfigError, Settings, redact_url
@@ -84,7 +84,7 @@ def usable_keys(jwks: Mapping[str, Any]) -> dict[str | None, PyJWK]:
             continue
         try:
             key = PyJWK(data)
-        except PyJWKError:
+        except PyJWTError:  # members missing or malformed: no key we could verify with
             continue
         if key.algorithm_name not in ALLOWED_ALGORITHMS:
             continue

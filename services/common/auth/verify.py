@@ -102,7 +102,9 @@ class TokenVerifier:
             raise InvalidToken(MALFORMED)
         try:
             header = jwt.get_unverified_header(token)
-        except jwt_errors.PyJWTError:
+        except Exception:
+            # Any input at all must end as InvalidToken: a parser's surprise on a caller's
+            # bytes must not reach the caller as UNKNOWN.
             raise InvalidToken(MALFORMED) from None
         algorithm, kid = header.get("alg"), header.get("kid")
         if algorithm not in ALLOWED_ALGORITHMS:
@@ -132,7 +134,7 @@ class TokenVerifier:
         except jwt_errors.MissingRequiredClaimError as exc:
             # The claim's name comes from REQUIRED_CLAIMS, not from the token.
             raise InvalidToken(f"the token lacks the required claim {exc.claim}") from None
-        except jwt_errors.PyJWTError as exc:
+        except Exception as exc:  # as in _header: whatever the claims hold, InvalidToken
             raise InvalidToken(_reason(exc)) from None
         subject = claims["sub"]
         if not isinstance(subject, str) or not subject.strip():
