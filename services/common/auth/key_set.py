@@ -114,6 +114,8 @@ class KeySet:
         self._loaded_at: float | None = None
         self._attempted_at: float | None = None
         self._lock = threading.Lock()
+        # Bumped by every successful read: what was verified before may not hold now.
+        self.generation = 0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> KeySet:
@@ -177,3 +179,4 @@ class KeySet:
             log_event(logger, "jwks_loaded", source=self.source, kids=sorted(map(str, keys)))
         self._keys = keys
         self._loaded_at = now
+        self.generation += 1

@@ -16,6 +16,7 @@ from jwt import exceptions as jwt_errors
 
 from services.common.auth.key_set import ALLOWED_ALGORITHMS, KeySet, KeysUnavailable
 from services.common.auth.principal import Principal, Role
+from services.common.auth.verified_tokens import VerifiedTokens
 from services.common.config import Settings
 
 # Seconds a token may be past `exp` or before `nbf`/`iat`, for clocks that disagree.
@@ -67,6 +68,7 @@ class TokenVerifier:
         self._audience = audience
         self._roles_claim = roles_claim
         self._leeway_s = leeway_s
+        self._verified = VerifiedTokens()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TokenVerifier:
@@ -81,6 +83,9 @@ class TokenVerifier:
     def verify(self, token: str) -> Principal:
         """Raises InvalidToken, or KeysUnavailable when no key set could be read yet. May
         re-read the key set (see KeySet), so async code calls verify_async."""
+        known = self._verified.recall(token, self.keys)
+        if known is not None:
+            return known
         algorithm, kid = self._header(token)
         if self.keys.refresh_due(kid):
             self.keys.refresh()
@@ -89,6 +94,9 @@ class TokenVerifier:
     async def verify_async(self, token: str) -> Principal:
         """verify, with the rare key set read (a file, or a URL with a timeout) in a thread
         so that it never blocks the event loop."""
+        known = self._verified.recall(token, self.keys)
+        if known is not None:
+            return known
         algorithm, kid = self._header(token)
         if self.keys.refresh_due(kid):
             await asyncio.to_thread(self.keys.refresh)
@@ -114,6 +122,7 @@ class TokenVerifier:
         return algorithm, kid
 
     def _decode(self, token: str, algorithm: str, kid: str | None) -> Principal:
+        generation = self.keys.generation
         key = self.keys.cached(kid)
         if key is None:
             if not self.keys.loaded:
@@ -139,7 +148,10 @@ class TokenVerifier:
         subject = claims["sub"]
         if not isinstance(subject, str) or not subject.strip():
             raise InvalidToken("the token's subject (sub) must be a non-empty string")
-        return Principal(subject, roles_from_claims(claims, self._roles_claim))
+        principal = Principal(subject, roles_from_claims(claims, self._roles_claim))
+        valid_until = float(claims["exp"]) + self._leeway_s
+        self._verified.remember(token, principal, kid, valid_until, generation)
+        return principal
 
 def _reason(exc: Exception) -> str:
     for kind, reason in _REASONS:
