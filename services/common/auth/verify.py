@@ -153,6 +153,7 @@ class TokenVerifier:
         self._verified.remember(token, principal, kid, valid_until, generation)
         return principal
 
+
 def _reason(exc: Exception) -> str:
     for kind, reason in _REASONS:
         if isinstance(exc, kind):
