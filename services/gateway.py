@@ -1,7 +1,9 @@
 """`fulfillment gateway`: render the Envoy config from gateway/envoy.yaml.tmpl and run Envoy.
 
 One template serves every deployment: local (this machine's addresses), docker compose
-(service names) and Kubernetes (cluster DNS); only the values differ.
+(service names) and Kubernetes (cluster DNS); only the values differ. Two optional blocks
+go into it: the edge token check (gateway/jwt_authn.yaml.tmpl) and TLS to the services
+(gateway/upstream_tls.yaml.tmpl).
 """
 
 from __future__ import annotations
@@ -18,10 +20,26 @@ from string import Template
 
 from services.common.channels import dial_addr
 from services.common.config import Settings, split_addr
+from services.gateway_security import (
+    EdgeAuth,
+    UpstreamTls,
+    insert_blocks,
+    is_ip,
+    jwt_authn_block,
+    local_edge_auth,
+    upstream_tls,
+    upstream_tls_block,
+    verifies_at_the_edge,
+    yaml_string,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO_ROOT / "gateway" / "envoy.yaml.tmpl"
 DESCRIPTOR_SET = REPO_ROOT / "gateway" / "fulfillment.pb"
+# Where compose and Kubernetes mount the key set (a secret; deploy/README.md).
+CONTAINER_JWKS = "/etc/fulfillment/auth/jwks.json"
+# Lines of the template that take a block (services.gateway_security).
+_BLOCKS = ("jwt_authn_filter", "inventory_transport_socket", "orders_transport_socket")
 
 
 @dataclass(frozen=True)
@@ -35,23 +53,36 @@ class GatewayTarget:
     orders: tuple[str, int]
     # STATIC for IP addresses, STRICT_DNS for names resolved by compose/Kubernetes DNS.
     cluster_type: str
+    edge_auth: EdgeAuth | None = None
+    upstream_tls: UpstreamTls | None = None
 
 
 def local_target(settings: Settings) -> GatewayTarget:
+    inventory = split_addr(dial_addr(settings.inventory_addr))
+    orders = split_addr(dial_addr(settings.orders_addr))
     return GatewayTarget(
-        listen_address="0.0.0.0",
+        listen_address=settings.gateway_host,
         listen_port=settings.gateway_port,
         admin_address="127.0.0.1",
         admin_port=settings.gateway_admin_port,
         descriptor_path=str(DESCRIPTOR_SET),
-        inventory=split_addr(dial_addr(settings.inventory_addr)),
-        orders=split_addr(dial_addr(settings.orders_addr)),
-        cluster_type="STATIC",
+        inventory=inventory,
+        orders=orders,
+        # A service dialled by name (say localhost, the name its certificate carries).
+        cluster_type="STATIC" if is_ip(inventory[0]) and is_ip(orders[0]) else "STRICT_DNS",
+        edge_auth=local_edge_auth(settings),
+        upstream_tls=upstream_tls(settings),
     )
 
 
-def container_target(inventory_host: str, orders_host: str) -> GatewayTarget:
-    """Docker compose and Kubernetes: services reached by DNS name on fixed ports."""
+def container_target(
+    inventory_host: str, orders_host: str, settings: Settings | None = None
+) -> GatewayTarget:
+    """Docker compose and Kubernetes: services reached by DNS name on fixed ports, every
+    address bound explicitly on all interfaces of the container, the key set mounted from
+    a secret at CONTAINER_JWKS. `settings` (the defaults unless given) choose the issuer
+    and audience, and whether Envoy verifies tokens at all (not for a remote key set)."""
+    settings = settings or Settings()
     return GatewayTarget(
         listen_address="0.0.0.0",
         listen_port=8080,
@@ -61,22 +92,45 @@ def container_target(inventory_host: str, orders_host: str) -> GatewayTarget:
         inventory=(inventory_host, 50051),
         orders=(orders_host, 50052),
         cluster_type="STRICT_DNS",
+        edge_auth=(
+            EdgeAuth(CONTAINER_JWKS, settings.auth_issuer, settings.auth_audience)
+            if verifies_at_the_edge(settings)
+            else None
+        ),
     )
+
+
+def gateway_url(settings: Settings) -> str:
+    """Where a caller on this machine reaches the gateway: GATEWAY_HOST, or loopback when
+    it binds every interface."""
+    host = settings.gateway_host
+    if host in ("0.0.0.0", "::", "[::]"):
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{settings.gateway_port}"
 
 
 def render_envoy_config(target: GatewayTarget) -> str:
-    return Template(TEMPLATE.read_text()).substitute(
-        listen_address=target.listen_address,
+    config = Template(TEMPLATE.read_text()).substitute(
+        # Quoted, so that an IPv6 address such as ::1 stays one YAML string.
+        listen_address=yaml_string(target.listen_address),
         listen_port=target.listen_port,
-        admin_address=target.admin_address,
+        admin_address=yaml_string(target.admin_address),
         admin_port=target.admin_port,
         descriptor_path=target.descriptor_path,
-        inventory_host=target.inventory[0],
+        inventory_host=yaml_string(target.inventory[0]),
         inventory_port=target.inventory[1],
-        orders_host=target.orders[0],
+        orders_host=yaml_string(target.orders[0]),
         orders_port=target.orders[1],
         cluster_type=target.cluster_type,
+        **{name: f"${{{name}}}" for name in _BLOCKS},  # left for insert_blocks
     )
+    return insert_blocks(config, {
+        "jwt_authn_filter": jwt_authn_block(target.edge_auth),
+        "inventory_transport_socket": upstream_tls_block(target.upstream_tls, target.inventory[0]),
+        "orders_transport_socket": upstream_tls_block(target.upstream_tls, target.orders[0]),
+    })
 
 
 def envoy_binary() -> str | None:
@@ -108,7 +162,8 @@ def envoy_command(config_path: Path, base_id: int | None = None) -> list[str]:
 
 def run_gateway(settings: Settings) -> int:
     """Run Envoy in the foreground until SIGTERM/SIGINT, which it receives too."""
-    config = render_envoy_config(local_target(settings))
+    target = local_target(settings)
+    config = render_envoy_config(target)
     with tempfile.TemporaryDirectory(prefix="fulfillment-envoy-") as tmp:
         path = Path(tmp) / "envoy.yaml"
         path.write_text(config)
@@ -121,11 +176,22 @@ def run_gateway(settings: Settings) -> int:
         signal.signal(signal.SIGTERM, forward)
         signal.signal(signal.SIGINT, forward)
         print(
-            f"gateway: HTTP/JSON and gRPC on 0.0.0.0:{settings.gateway_port}, "
-            f"admin on 127.0.0.1:{settings.gateway_admin_port}",
+            f"gateway: HTTP/JSON and gRPC on {settings.gateway_host}:{settings.gateway_port}, "
+            f"admin on 127.0.0.1:{settings.gateway_admin_port}; {_security_summary(target)}",
             file=sys.stderr,
             flush=True,
         )
         code = process.wait()
         # Envoy exits 0 on SIGTERM; treat signal deaths as a clean stop we asked for.
         return 0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else code
+
+
+def _security_summary(target: GatewayTarget) -> str:
+    edge = (
+        f"tokens verified at the edge with {target.edge_auth.jwks_path}"
+        if target.edge_auth
+        else "tokens left to the services"
+    )
+    tls = target.upstream_tls
+    upstream = "plaintext" if tls is None else "mutual TLS" if tls.client_cert else "TLS"
+    return f"{edge}; {upstream} to the services"

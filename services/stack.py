@@ -24,6 +24,7 @@ from pathlib import Path
 from services.common.config import Settings, redact_url
 from services.common.tls import channel_credentials
 from services.devtools.processes import kill_group, terminate_group
+from services.gateway import gateway_url
 from services.migrations import DatabaseUnreachable, migrate_all
 from services.stack_parts import (
     Child,
@@ -45,7 +46,7 @@ class Stack:
         self.out = out
         self._lock = threading.Lock()
         command = [sys.executable, "-m", "services.cli"]
-        gateway_url = f"http://127.0.0.1:{settings.gateway_port}/"
+        gateway = f"{gateway_url(settings)}/"
         worker_liveness = state_dir / "worker.alive"
         credentials = channel_credentials(settings)
         self.children = [
@@ -65,7 +66,7 @@ class Stack:
                 liveness_file=worker_liveness,
             ),
             Child("monitor", [*command, "monitor"], ready_line="monitor_started"),
-            Child("gateway", [*command, "gateway"], http_answers(gateway_url)),
+            Child("gateway", [*command, "gateway"], http_answers(gateway)),
         ]
 
     def _pump(self, child: Child, color: str) -> None:
@@ -203,11 +204,11 @@ def run_up(settings: Settings, workers: int, out: Callable[[str], None] = print)
 
 
 def _banner(settings: Settings, workers: int) -> str:
-    port = settings.gateway_port
+    url = gateway_url(settings)
     return "\n".join(
         [
             "up: ready",
-            f"  gateway (HTTP/JSON + gRPC)  http://127.0.0.1:{port}   e.g. curl http://127.0.0.1:{port}/v1/products",
+            f"  gateway (HTTP/JSON + gRPC)  {url}   e.g. curl {url}/v1/products",
             f"  gateway admin               http://127.0.0.1:{settings.gateway_admin_port}",
             f"  inventory gRPC              {settings.inventory_addr}",
             f"  orders gRPC                 {settings.orders_addr}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 import subprocess
 import uuid
@@ -10,11 +11,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
 
 from services.cli import build_parser
 from services.common.config import Settings, split_addr
 from services.common.server import SERVER_OPTIONS
 from services.gateway import (
+    CONTAINER_JWKS,
     DESCRIPTOR_SET,
     container_target,
     envoy_binary,
@@ -97,13 +101,26 @@ def test_images_run_the_envoy_version_validated_here() -> None:
     assert re.fullmatch(rf"envoyproxy/envoy:v{re.escape(major_minor)}\.\d+", compose_image)
 
 
+def _test_jwks(directory: Path) -> Path:
+    """A key set Envoy accepts (it refuses to start on one without a usable key)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    path = directory / "jwks.json"
+    jwk = {**ECAlgorithm.to_jwk(key.public_key(), as_dict=True), "kid": "k"}
+    path.write_text(json.dumps({"keys": [jwk]}))
+    return path
+
+
 @pytest.mark.parametrize("render", [rendered_compose_config, rendered_k8s_config])
 def test_envoy_validates_the_rendered_config(render, tmp_path: Path) -> None:
     config = render()
-    # Inside the containers the descriptor is mounted at TARGET.descriptor_path.
+    # Inside the containers the descriptor and the key set are mounted at these paths.
     assert config.count(TARGET.descriptor_path) == 1
+    assert config.count(CONTAINER_JWKS) == 1
     path = tmp_path / "envoy.yaml"
-    path.write_text(config.replace(TARGET.descriptor_path, str(DESCRIPTOR_SET)))
+    path.write_text(
+        config.replace(TARGET.descriptor_path, str(DESCRIPTOR_SET))
+        .replace(CONTAINER_JWKS, str(_test_jwks(tmp_path)))
+    )
     base_id = 20_000 + uuid.uuid4().int % 40_000
     result = subprocess.run(
         [*envoy_command(path, base_id=base_id), "--mode", "validate"],
@@ -115,6 +132,38 @@ def test_envoy_validates_the_rendered_config(render, tmp_path: Path) -> None:
 
 def _config() -> dict:
     return yaml.safe_load(render_envoy_config(TARGET))
+
+
+@pytest.mark.parametrize("render", [rendered_compose_config, rendered_k8s_config])
+def test_containers_listen_on_every_interface_and_verify_tokens_with_the_mounted_key_set(render) -> None:
+    config = yaml.safe_load(render())
+    (listener,) = config["static_resources"]["listeners"]
+    assert listener["address"]["socket_address"]["address"] == "0.0.0.0"
+    (authn,) = [
+        f["typed_config"] for f in _connection_manager(config)["http_filters"]
+        if f["name"] == "envoy.filters.http.jwt_authn"
+    ]
+    (provider,) = authn["providers"].values()
+    defaults = Settings()
+    assert provider["local_jwks"] == {"filename": CONTAINER_JWKS}
+    assert (provider["issuer"], provider["audiences"]) == (defaults.auth_issuer, [defaults.auth_audience])
+    assert provider["forward"] is True
+    assert provider["from_headers"] == [{"name": "Authorization", "value_prefix": "Bearer "}]
+    for cluster in config["static_resources"]["clusters"]:
+        assert "transport_socket" not in cluster, "TLS inside the cluster is opt-in (README)"
+
+
+def test_the_key_set_envoy_reads_is_mounted_from_the_secret_in_both_deployments() -> None:
+    (compose_secret,) = load_compose()["services"]["envoy"]["secrets"]
+    assert compose_secret["target"] == CONTAINER_JWKS
+    assert load_compose()["secrets"][compose_secret["source"]]["file"].endswith("/jwks.json")
+    envoy = k8s_resources("Deployment")["envoy"]
+    (container,) = envoy["spec"]["template"]["spec"]["containers"]
+    directory, _, filename = CONTAINER_JWKS.rpartition("/")
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == directory]
+    (volume,) = [v for v in envoy["spec"]["template"]["spec"]["volumes"] if v["name"] == mount["name"]]
+    assert volume["secret"]["secretName"] == "fulfillment-auth"
+    assert [item["path"] for item in volume["secret"]["items"]] == [filename], "the key set only"
 
 
 def _connection_manager(config: dict) -> dict:

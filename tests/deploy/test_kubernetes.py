@@ -213,8 +213,8 @@ def test_envoy_mounts_config_and_descriptor_from_the_configmap() -> None:
     envoy = k8s_resources("Deployment")["envoy"]
     (container,) = containers(envoy)
     target = container_target("inventory", "orders")
-    (mount,) = container["volumeMounts"]
-    (volume,) = [v for v in pod_spec(envoy)["volumes"] if v["name"] == mount["name"]]
+    (volume,) = [v for v in pod_spec(envoy)["volumes"] if "configMap" in v]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
     configmap = k8s_resources("ConfigMap")[volume["configMap"]["name"]]
     files = {f"{mount['mountPath']}/{key}" for key in {**configmap["data"], **configmap["binaryData"]}}
     config_path = container["command"][container["command"].index("-c") + 1]
