@@ -73,6 +73,10 @@ class NotFound(DomainError):
     pass
 
 
+class PermissionDenied(DomainError):
+    """The caller is known, and this is not theirs to do."""
+
+
 class AlreadyExists(DomainError):
     pass
 

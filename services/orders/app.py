@@ -19,6 +19,7 @@ from services.common.proto.fulfillment.orders.v1 import (
     orders_service_pb2,
     orders_service_pb2_grpc,
 )
+from services.common.security import service_token_source
 from services.common.server import ServiceParts
 from services.common.tls import channel_credentials
 from services.orders.adapters import tables
@@ -31,6 +32,9 @@ from services.orders.entrypoints.lifecycle_servicer import OrderLifecycleService
 from services.orders.entrypoints.order_servicer import OrderServicer
 from services.orders.service_layer.dependencies import OrderServiceDeps
 from services.orders.service_layer.stock_release import StockReleaseRetrier
+
+# The `service` caller the orders service is to the inventory.
+ORDERS_SUBJECT = "orders"
 
 SERVICE_NAMES = (
     orders_service_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name,
@@ -57,7 +61,10 @@ async def build_app(settings: Settings) -> OrdersApp:
     engine, statements = service_pools(settings.orders_database_url, settings.db_connections)
     uow = SqlUnitOfWork(engine, statements)
     page_tokens = page_token_source(settings, engine, tables.page_token_secret)
-    inventory_channel = aio_channel(settings.inventory_addr, channel_credentials(settings))
+    inventory_channel = aio_channel(
+        settings.inventory_addr, channel_credentials(settings),
+        service_token_source(settings, ORDERS_SUBJECT),
+    )
     releaser = ReservationReleaser(inventory_channel, settings.grpc_deadline_s)
     publisher = BatchedFirstStepPublisher(settings)
     change_feed = PostgresChangeFeed(settings.orders_database_url)

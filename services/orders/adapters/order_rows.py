@@ -19,6 +19,7 @@ def order_from_row(row: Mapping[str, Any], lines: list[OrderLine]) -> Order:
         create_time=row["create_time"],
         update_time=row["update_time"],
         next_step_due_time=row["next_step_due_time"],
+        customer_id=row["customer_id"],
     )
 
 
@@ -42,4 +43,5 @@ def history_entry_from_row(row: Mapping[str, Any]) -> HistoryEntry:
         time=row["time"],
         note=row["note"],
         next_step_due_time=row["next_step_due_time"],
+        actor=row["actor"],
     )

@@ -11,7 +11,7 @@ from collections.abc import Collection, Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import CursorResult, Executable, Row, func, select, tuple_, update
+from sqlalchemy import CursorResult, Executable, Row, Select, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import TextClause
 
@@ -37,6 +37,7 @@ from services.orders.domain.model import (
     OrderFilters,
     OrderLine,
     PageKey,
+    RequestKey,
     StaleOrder,
     StoredRequest,
 )
@@ -58,27 +59,36 @@ class SqlOrderRepository:
         """Rows of one of the statements every order runs; indexable by position and name."""
         return [row._mapping for row in await self._execute(statement, params)]
 
-    async def stored_requests(self, request_ids: Collection[str]) -> dict[str, StoredRequest]:
+    async def stored_requests(self, keys: Collection[RequestKey]) -> dict[RequestKey, StoredRequest]:
+        wanted = [(key.customer_id, key.request_id) for key in keys]
         rows = (
-            await self._execute(select(orders).where(orders.c.request_id.in_(request_ids)))
+            await self._execute(
+                select(orders).where(tuple_(orders.c.customer_id, orders.c.request_id).in_(wanted))
+            )
         ).all()
         found = await self._with_items(rows)
         return {
-            row.request_id: StoredRequest(found[row.order_id], row.request_fingerprint)
+            RequestKey(row.customer_id, row.request_id): StoredRequest(
+                found[row.order_id], row.request_fingerprint
+            )
             for row in rows
         }
 
     async def add_new_orders(
-        self, new_orders: Sequence[NewOrder], first_step_due_in_s: float
+        self, new_orders: Sequence[NewOrder], first_step_due_in_s: float, actor: str
     ) -> dict[uuid.UUID, Order]:
-        # Sorted by request_id, so concurrent batches wait for each other's unique keys in
+        # Sorted by request key, so concurrent batches wait for each other's unique keys in
         # one order rather than deadlock.
-        ordered = sorted(new_orders, key=lambda n: (n.request_id is None, n.request_id or ""))
+        ordered = sorted(
+            new_orders,
+            key=lambda n: (n.request_id is None, n.customer_id, n.request_id or ""),
+        )
         lines = [(n.order_id, number, line) for n in ordered for number, line in enumerate(n.lines)]
         rows = await self._fetch_hot(
             ADD_NEW_ORDERS,
             {
                 "order_ids": [n.order_id for n in ordered],
+                "customer_ids": [n.customer_id for n in ordered],
                 "customer_names": [n.customer_name for n in ordered],
                 "request_ids": [n.request_id for n in ordered],
                 "fingerprints": [n.request_fingerprint for n in ordered],
@@ -88,6 +98,7 @@ class SqlOrderRepository:
                 "product_ids": [line.product_id for _, _, line in lines],
                 "quantities": [line.quantity for _, _, line in lines],
                 "unit_prices": [line.unit_price for _, _, line in lines],
+                "actor": actor,
             },
         )
         stored = {row["order_id"]: (row["create_time"], row["next_step_due_time"]) for row in rows}
@@ -97,12 +108,13 @@ class SqlOrderRepository:
                 create_time, due = stored[n.order_id]
                 created[n.order_id] = Order(
                     n.order_id, n.customer_name, FIRST_STATUS, n.lines, FIRST_NOTE,
-                    create_time, create_time, due,
+                    create_time, create_time, due, n.customer_id,
                 )
         return created
 
-    async def get(self, order_id: uuid.UUID) -> Order | None:
-        rows = (await self._execute(select(orders).where(orders.c.order_id == order_id))).all()
+    async def get(self, order_id: uuid.UUID, visible_to: str | None = None) -> Order | None:
+        query = _visible(select(orders).where(orders.c.order_id == order_id), visible_to)
+        rows = (await self._execute(query)).all()
         return (await self._with_items(rows)).get(order_id)
 
     async def page(self, filters: OrderFilters, after: PageKey | None, limit: int) -> list[Order]:
@@ -111,6 +123,8 @@ class SqlOrderRepository:
             query = query.where(orders.c.status == filters.status.value)
         if filters.customer_name is not None:
             query = query.where(orders.c.customer_name == filters.customer_name)
+        if filters.customer_id is not None:
+            query = query.where(orders.c.customer_id == filters.customer_id)
         if after is not None:
             query = query.where(
                 tuple_(orders.c.create_time, orders.c.order_id)
@@ -121,15 +135,25 @@ class SqlOrderRepository:
         found = await self._with_items(rows)
         return [found[row.order_id] for row in rows]
 
-    async def history(self, order_id: uuid.UUID, after_entry_id: int = 0) -> list[HistoryEntry]:
-        rows = await self._execute(
+    async def history(
+        self, order_id: uuid.UUID, after_entry_id: int = 0, visible_to: str | None = None
+    ) -> list[HistoryEntry]:
+        query = (
             select(order_history)
             .where(order_history.c.order_id == order_id, order_history.c.id > after_entry_id)
             .order_by(order_history.c.id)
         )
+        if visible_to is not None:
+            owned = select(orders.c.order_id).where(
+                orders.c.order_id == order_id, orders.c.customer_id == visible_to
+            )
+            query = query.where(order_history.c.order_id.in_(owned))
+        rows = await self._execute(query)
         return [history_entry_from_row(row._mapping) for row in rows]
 
-    async def get_with_last_entry_id(self, order_id: uuid.UUID) -> tuple[Order, int] | None:
+    async def get_with_last_entry_id(
+        self, order_id: uuid.UUID, visible_to: str | None = None
+    ) -> tuple[Order, int] | None:
         # One statement, one snapshot: the order row and its latest entry agree.
         last_entry_id = (
             select(func.max(order_history.c.id))
@@ -138,8 +162,11 @@ class SqlOrderRepository:
         )
         row = (
             await self._execute(
-                select(orders, last_entry_id.label("last_entry_id")).where(
-                    orders.c.order_id == order_id
+                _visible(
+                    select(orders, last_entry_id.label("last_entry_id")).where(
+                        orders.c.order_id == order_id
+                    ),
+                    visible_to,
                 )
             )
         ).one_or_none()
@@ -154,7 +181,9 @@ class SqlOrderRepository:
         to_status: OrderStatus,
         note: str,
         next_step_due_in_s: float | None,
+        actor: str,
         release_stock: bool = False,
+        visible_to: str | None = None,
     ) -> Order | None:
         params: dict[str, Any] = {
             "order_id": order_id,
@@ -162,8 +191,9 @@ class SqlOrderRepository:
             "note": note,
             "due_in_s": next_step_due_in_s,
             "release_stock": release_stock,
+            "actor": actor,
         }
-        if len(from_statuses) == 1:
+        if len(from_statuses) == 1 and visible_to is None:
             (from_status,) = from_statuses
             rows = await self._fetch_hot(
                 ADVANCE_FROM_ONE_STATUS,
@@ -173,7 +203,10 @@ class SqlOrderRepository:
         row = (
             await self._execute(
                 CHANGE_FROM_ANY_STATUS,
-                {**params, "from_statuses": [s.value for s in from_statuses]},
+                {
+                    **params, "from_statuses": [s.value for s in from_statuses],
+                    "customer_id": visible_to,
+                },
             )
         ).one_or_none()
         if row is None:
@@ -189,14 +222,16 @@ class SqlOrderRepository:
                 "next_step_due_time": row["next_step_due_time"],
                 "channel": CHANGE_CHANNEL,
                 "order_id_text": str(order_id),
+                "actor": actor,
             },
         )
         return order_from_row_with_items(row)
 
-    async def current_status(self, order_id: uuid.UUID) -> OrderStatus | None:
-        status = (
-            await self._execute(select(orders.c.status).where(orders.c.order_id == order_id))
-        ).scalar_one_or_none()
+    async def current_status(
+        self, order_id: uuid.UUID, visible_to: str | None = None
+    ) -> OrderStatus | None:
+        query = _visible(select(orders.c.status).where(orders.c.order_id == order_id), visible_to)
+        status = (await self._execute(query)).scalar_one_or_none()
         return OrderStatus(status) if status else None
 
     async def claim_stale(self, limit: int, stale_after_s: float, lease_s: float) -> list[StaleOrder]:
@@ -260,6 +295,12 @@ class AutocommitOrderRepository(SqlOrderRepository):
     async def close(self) -> None:
         if self._lazy is not None:
             await self._lazy.close()
+
+
+def _visible(query: Select[Any], visible_to: str | None) -> Select[Any]:
+    """Only the orders of customer `visible_to` (None: anyone's). Another customer's order
+    then reads exactly like a missing one: the same statement finding no row."""
+    return query if visible_to is None else query.where(orders.c.customer_id == visible_to)
 
 
 @cache

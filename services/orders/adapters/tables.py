@@ -14,6 +14,7 @@ from sqlalchemy import (
     SmallInteger,
     Table,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import TIMESTAMP, UUID
 
@@ -26,6 +27,7 @@ orders = Table(
     "orders",
     metadata,
     Column("order_id", UUID(as_uuid=True), primary_key=True),
+    Column("customer_id", Text, nullable=False),
     Column("customer_name", Text, nullable=False),
     Column("status", Text, nullable=False),
     Column("status_note", Text, nullable=False),
@@ -34,8 +36,10 @@ orders = Table(
     Column("next_step_due_time", TIMESTAMP(timezone=True)),
     Column("stale_claims", Integer, nullable=False),
     Column("stock_release_pending", Boolean, nullable=False),
-    Column("request_id", Text, unique=True),
+    Column("request_id", Text),
     Column("request_fingerprint", Text),
+    # request_ids are scoped per customer.
+    UniqueConstraint("customer_id", "request_id", name="uq_orders_customer_id_request_id"),
 )
 
 order_items = Table(
@@ -58,6 +62,8 @@ order_history = Table(
     Column("time", TIMESTAMP(timezone=True), nullable=False),
     Column("note", Text, nullable=False),
     Column("next_step_due_time", TIMESTAMP(timezone=True)),
+    # Who caused the transition: "customer:<sub>", "admin:<sub>", "service:<sub>".
+    Column("actor", Text, nullable=False),
 )
 
 # The secret page tokens are signed with (services/common/page_token_secret.py): one row.

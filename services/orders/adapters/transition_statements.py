@@ -19,7 +19,7 @@ _SET_STATUS = """
         next_step_due_time = clock_timestamp() + make_interval(secs => :due_in_s),
         stale_claims = 0,
         stock_release_pending = stock_release_pending OR :release_stock
-    WHERE order_id = :order_id AND status = {from_condition}
+    WHERE order_id = :order_id AND status = {from_condition}{visibility}
     RETURNING *
 """
 _CHANGED_ORDER_WITH_ITEMS = """
@@ -40,11 +40,12 @@ _CHANGED_ORDER_WITH_ITEMS = """
 # only when the transaction commits, and is called only when a row changed.
 ADVANCE_FROM_ONE_STATUS = text(
     "WITH changed AS ("
-    + _SET_STATUS.format(from_condition=":from_status")
+    + _SET_STATUS.format(from_condition=":from_status", visibility="")
     + """), entry AS (
         INSERT INTO orders.order_history
-            (order_id, from_status, to_status, time, note, next_step_due_time)
-        SELECT order_id, :from_status, status, update_time, status_note, next_step_due_time
+            (order_id, from_status, to_status, time, note, next_step_due_time, actor)
+        SELECT order_id, :from_status, status, update_time, status_note, next_step_due_time,
+               :actor
         FROM changed
     )"""
     + _CHANGED_ORDER_WITH_ITEMS.format(
@@ -54,9 +55,13 @@ ADVANCE_FROM_ONE_STATUS = text(
 
 # From any of several statuses (a cancel), which one matched is not known to the UPDATE
 # (RETURNING shows only the new row), so its history row is written by the next statement.
+# A customer's cancel matches only its own orders (:customer_id; NULL for anyone's).
 CHANGE_FROM_ANY_STATUS = text(
     "WITH changed AS ("
-    + _SET_STATUS.format(from_condition="ANY(:from_statuses)")
+    + _SET_STATUS.format(
+        from_condition="ANY(:from_statuses)",
+        visibility=" AND (CAST(:customer_id AS text) IS NULL OR customer_id = :customer_id)",
+    )
     + ")"
     + _CHANGED_ORDER_WITH_ITEMS.format(notified="")
 ).bindparams(bindparam("from_statuses", expanding=False))
@@ -68,11 +73,11 @@ RECORD_TRANSITION = text(
     """
     WITH entry AS (
         INSERT INTO orders.order_history
-            (order_id, from_status, to_status, time, note, next_step_due_time)
+            (order_id, from_status, to_status, time, note, next_step_due_time, actor)
         SELECT :order_id,
                (SELECT h.to_status FROM orders.order_history AS h
                 WHERE h.order_id = :order_id ORDER BY h.id DESC LIMIT 1),
-               :to_status, :time, :note, :next_step_due_time
+               :to_status, :time, :note, :next_step_due_time, :actor
     )
     SELECT pg_notify(:channel, :order_id_text)
     """

@@ -29,6 +29,8 @@ class Order:
     create_time: datetime
     update_time: datetime
     next_step_due_time: datetime | None
+    # Whose order this is (a customer token's subject).
+    customer_id: str
 
     def after(self, entry: HistoryEntry) -> Order:
         """This order as it stood right after the transition `entry` recorded."""
@@ -50,6 +52,8 @@ class HistoryEntry:
     time: datetime
     note: str
     next_step_due_time: datetime | None
+    # Who caused it: "customer:<subject>", "admin:<subject>" or "service:<subject>".
+    actor: str
 
 
 @dataclass(frozen=True)
@@ -57,10 +61,24 @@ class NewOrder:
     """A validated, priced order ready to be stored."""
 
     order_id: uuid.UUID
+    customer_id: str
     customer_name: str
     lines: tuple[OrderLine, ...]
     request_id: str | None
     request_fingerprint: str | None
+
+    @property
+    def request_key(self) -> RequestKey | None:
+        return None if self.request_id is None else RequestKey(self.customer_id, self.request_id)
+
+
+@dataclass(frozen=True)
+class RequestKey:
+    """An idempotency key: request_ids are scoped per customer, so one customer can never
+    receive another's order by sending the same key."""
+
+    customer_id: str
+    request_id: str
 
 
 @dataclass(frozen=True)
@@ -82,11 +100,14 @@ class StaleOrder:
 class OrderFilters:
     status: OrderStatus | None = None
     customer_name: str | None = None
+    # The customer whose orders to list; None for every customer's (admins only).
+    customer_id: str | None = None
 
     def as_token_filters(self) -> dict[str, str]:
         return {
             "status": self.status.value if self.status else "",
             "customer_name": self.customer_name or "",
+            "customer_id": self.customer_id or "",
         }
 
 

@@ -14,6 +14,7 @@ from services.common.text import check_text
 from services.orders.domain.model import NewOrder, OrderLine
 
 CUSTOMER_NAME_MAX_LENGTH = 200
+CUSTOMER_ID_MAX_LENGTH = 200
 REQUEST_ID_MAX_LENGTH = 200
 MAX_ITEMS = 100
 MAX_QUANTITY = 1_000_000
@@ -36,6 +37,8 @@ class OrderRequest:
     customer_name: str
     items: tuple[RequestedItem, ...]
     request_id: str = ""
+    # Whose order it is to be: empty for the caller's own (only admins may name another).
+    customer_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,8 @@ class ValidOrderRequest:
     request_id: str | None
     # Same value for the same customer and the same items in any order.
     fingerprint: str
+    # As the caller sent it; empty for its own order.
+    requested_customer_id: str = ""
 
     @property
     def product_ids(self) -> list[int]:
@@ -54,14 +59,18 @@ class ValidOrderRequest:
         index = self.product_ids.index(product_id)
         return f"items[{index}].product_id"
 
-    def priced(self, order_id: uuid.UUID, prices: dict[int, Decimal]) -> NewOrder:
+    def priced(
+        self, order_id: uuid.UUID, customer_id: str, prices: dict[int, Decimal]
+    ) -> NewOrder:
         lines = tuple(
             OrderLine(item.product_id, item.quantity, prices[item.product_id])
             for item in self.items
         )
         # The fingerprint matters only to retries, and only a request_id allows them.
         fingerprint = self.fingerprint if self.request_id else None
-        return NewOrder(order_id, self.customer_name, lines, self.request_id, fingerprint)
+        return NewOrder(
+            order_id, customer_id, self.customer_name, lines, self.request_id, fingerprint
+        )
 
 
 def validate_order_request(request: OrderRequest) -> ValidOrderRequest:
@@ -72,6 +81,7 @@ def validate_order_request(request: OrderRequest) -> ValidOrderRequest:
     check_text(
         validator, "request_id", request.request_id, max_length=REQUEST_ID_MAX_LENGTH, required=False
     )
+    check_customer_id(validator, "customer_id", request.customer_id)
     _check_items(validator, request.items)
     validator.raise_if_invalid()
     return ValidOrderRequest(
@@ -79,6 +89,14 @@ def validate_order_request(request: OrderRequest) -> ValidOrderRequest:
         items=request.items,
         request_id=request.request_id or None,
         fingerprint=request_fingerprint(customer_name, request.items),
+        requested_customer_id=request.customer_id,
+    )
+
+
+def check_customer_id(validator: Validator, field_path: str, customer_id: str) -> None:
+    check_text(
+        validator, field_path, customer_id, max_length=CUSTOMER_ID_MAX_LENGTH,
+        required=False, identifier=True,
     )
 
 

@@ -9,6 +9,7 @@ import grpc
 from services.common.proto.fulfillment.orders.v1 import lifecycle_service_pb2 as lifecycle_pb2
 from services.common.proto.fulfillment.orders.v1 import lifecycle_service_pb2_grpc
 from services.orders.entrypoints import requests, responses
+from services.orders.entrypoints.callers import current_caller
 from services.orders.service_layer import transitions
 from services.orders.service_layer.dependencies import OrderServiceDeps
 
@@ -22,7 +23,8 @@ class OrderLifecycleServicer(lifecycle_service_pb2_grpc.OrderLifecycleServiceSer
     async def AdvanceOrder(
         self, request: lifecycle_pb2.AdvanceOrderRequest, context: Context
     ) -> lifecycle_pb2.AdvanceOrderResponse:
-        result = await transitions.advance_order(requests.advance_command(request), self._deps)
+        command = requests.advance_command(request, current_caller().actor)
+        result = await transitions.advance_order(command, self._deps)
         return lifecycle_pb2.AdvanceOrderResponse(
             order=responses.order_message(result.order),
             applied=result.applied,

@@ -1,7 +1,9 @@
 """OrderService over gRPC: translate each request, call the service layer, translate back.
 
-Errors are raised as domain exceptions and mapped to gRPC statuses by the server's
-ErrorMappingInterceptor.
+Who may call which RPC is the access policy's, enforced by the server's authentication
+interceptor before a handler runs; what the caller may see and do with orders (its own,
+as a customer) is the service layer's, given the caller. Errors are raised as domain
+exceptions and mapped to gRPC statuses by the server's ErrorMappingInterceptor.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as or
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2_grpc
 from services.orders.domain.order_requests import OrderRequest, validate_cancel_reason
 from services.orders.entrypoints import requests, responses
+from services.orders.entrypoints.callers import current_caller
 from services.orders.service_layer import (
     bulk_intake,
     cancellation,
@@ -34,7 +37,9 @@ class OrderServicer(orders_service_pb2_grpc.OrderServiceServicer):
     async def CreateOrder(
         self, request: orders_pb2.CreateOrderRequest, context: Context
     ) -> orders_pb2.Order:
-        order = await intake.create_order(requests.order_request(request), self._deps)
+        order = await intake.create_order(
+            requests.order_request(request), current_caller(), self._deps
+        )
         return responses.order_message(order)
 
     async def BulkCreateOrders(
@@ -44,20 +49,22 @@ class OrderServicer(orders_service_pb2_grpc.OrderServiceServicer):
             async for request in request_iterator:
                 yield requests.order_request(request)
 
-        async for result in bulk_intake.bulk_create_orders(order_requests(), self._deps):
+        caller = current_caller()
+        async for result in bulk_intake.bulk_create_orders(order_requests(), caller, self._deps):
             yield responses.bulk_result_message(result)
 
     async def GetOrder(
         self, request: orders_pb2.GetOrderRequest, context: Context
     ) -> orders_pb2.Order:
-        order = await queries.get_order(requests.order_id(request), self._deps)
+        order = await queries.get_order(requests.order_id(request), current_caller(), self._deps)
         return responses.order_message(order)
 
     async def ListOrders(
         self, request: orders_pb2.ListOrdersRequest, context: Context
     ) -> orders_pb2.ListOrdersResponse:
         page = await queries.list_orders(
-            requests.order_filters(request), request.page_size, request.page_token, self._deps
+            requests.order_filters(request), request.page_size, request.page_token,
+            current_caller(), self._deps,
         )
         return orders_pb2.ListOrdersResponse(
             orders=[responses.order_message(order) for order in page.orders],
@@ -67,7 +74,9 @@ class OrderServicer(orders_service_pb2_grpc.OrderServiceServicer):
     async def ListOrderHistory(
         self, request: orders_pb2.ListOrderHistoryRequest, context: Context
     ) -> orders_pb2.ListOrderHistoryResponse:
-        entries = await queries.order_history(requests.order_id(request), self._deps)
+        entries = await queries.order_history(
+            requests.order_id(request), current_caller(), self._deps
+        )
         return orders_pb2.ListOrderHistoryResponse(
             entries=[responses.history_entry_message(entry) for entry in entries]
         )
@@ -77,11 +86,12 @@ class OrderServicer(orders_service_pb2_grpc.OrderServiceServicer):
     ) -> orders_pb2.Order:
         order_id = requests.order_id(request)
         reason = validate_cancel_reason(request.reason)
-        order = await cancellation.cancel_order(order_id, reason, self._deps)
+        order = await cancellation.cancel_order(order_id, reason, current_caller(), self._deps)
         return responses.order_message(order)
 
     async def WatchOrder(
         self, request: orders_pb2.WatchOrderRequest, context: Context
     ) -> AsyncIterator[orders_pb2.Order]:
-        async for order in watching.watch_order(requests.order_id(request), self._deps):
+        order_id = requests.order_id(request)
+        async for order in watching.watch_order(order_id, current_caller(), self._deps):
             yield responses.order_message(order)

@@ -16,6 +16,7 @@ from services.orders.domain.order_requests import (
     CUSTOMER_NAME_MAX_LENGTH,
     OrderRequest,
     RequestedItem,
+    check_customer_id,
     check_note,
     check_seconds,
     invalid,
@@ -30,6 +31,7 @@ def order_request(request: orders_pb2.CreateOrderRequest) -> OrderRequest:
         customer_name=request.customer_name,
         items=tuple(RequestedItem(item.product_id, item.quantity) for item in request.items),
         request_id=request.request_id,
+        customer_id=request.customer_id,
     )
 
 
@@ -48,14 +50,16 @@ def order_filters(request: orders_pb2.ListOrdersRequest) -> OrderFilters:
     check_text(
         validator, "customer_name", customer_name, max_length=CUSTOMER_NAME_MAX_LENGTH, required=False
     )
+    check_customer_id(validator, "customer_id", request.customer_id)
     validator.raise_if_invalid()
     return OrderFilters(
         status=optional_status(request.status, "status"),
         customer_name=customer_name or None,
+        customer_id=request.customer_id or None,
     )
 
 
-def advance_command(request: lifecycle_pb2.AdvanceOrderRequest) -> AdvanceOrder:
+def advance_command(request: lifecycle_pb2.AdvanceOrderRequest, actor: str) -> AdvanceOrder:
     parsed_id = parse_order_id(request.order_id)
     validator = Validator()
     expected = optional_status(request.expected_status, "expected_status")
@@ -82,7 +86,7 @@ def advance_command(request: lifecycle_pb2.AdvanceOrderRequest) -> AdvanceOrder:
     assert expected is not None and to_status is not None
     return AdvanceOrder(
         parsed_id, expected, to_status, request.note, request.next_step_due_in_seconds,
-        tuple(then),
+        tuple(then), actor,
     )
 
 

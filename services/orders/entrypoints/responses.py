@@ -31,6 +31,7 @@ def order_message(order: Order) -> orders_pb2.Order:
         status_note=order.status_note,
         create_time=_timestamp(order.create_time),
         update_time=_timestamp(order.update_time),
+        customer_id=order.customer_id,
     )
     if order.next_step_due_time is not None:
         message.next_step_due_time.CopyFrom(_timestamp(order.next_step_due_time))
@@ -44,6 +45,7 @@ def history_entry_message(entry: HistoryEntry) -> orders_pb2.HistoryEntry:
         to_status=entry.to_status.value,
         time=_timestamp(entry.time),
         note=entry.note,
+        actor=entry.actor,
     )
 
 

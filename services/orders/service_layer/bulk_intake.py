@@ -15,6 +15,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from services.orders.domain.callers import Caller
 from services.orders.domain.errors import BulkLimitExceeded
 from services.orders.domain.order_requests import OrderRequest
 from services.orders.service_layer.dependencies import OrderServiceDeps
@@ -34,7 +35,7 @@ class _EndOfStream:
 
 
 async def bulk_create_orders(
-    requests: AsyncIterator[OrderRequest], deps: OrderServiceDeps
+    requests: AsyncIterator[OrderRequest], caller: Caller, deps: OrderServiceDeps
 ) -> AsyncIterator[BulkResult]:
     queue: asyncio.Queue[OrderRequest | _EndOfStream] = asyncio.Queue(
         maxsize=2 * deps.bulk_batch_size
@@ -47,7 +48,7 @@ async def bulk_create_orders(
             within_limit = max(0, min(len(batch), deps.bulk_max_items - next_index))
             outcomes: list[Outcome] = []
             if within_limit:
-                outcomes = await create_orders(batch[:within_limit], deps)
+                outcomes = await create_orders(batch[:within_limit], caller, deps)
             outcomes += [BulkLimitExceeded(deps.bulk_max_items)] * (len(batch) - within_limit)
             for request, outcome in zip(batch, outcomes, strict=True):
                 yield BulkResult(next_index, request.request_id, outcome)

@@ -14,6 +14,7 @@ import uuid
 
 from services.common.lifecycle.status import CANCELABLE, OrderStatus
 from services.common.logs import log_event
+from services.orders.domain.callers import Caller
 from services.orders.domain.errors import InventoryUnavailable, OrderNotFound
 from services.orders.domain.lifecycle import require_cancelable
 from services.orders.domain.model import Order
@@ -26,20 +27,25 @@ logger = logging.getLogger("fulfillment.orders")
 CANCEL_NOTE = "canceled by the customer"
 
 
-async def cancel_order(order_id: uuid.UUID, reason: str, deps: OrderServiceDeps) -> Order:
-    return await run_to_completion(_cancel_and_release(order_id, reason, deps))
+async def cancel_order(
+    order_id: uuid.UUID, reason: str, caller: Caller, deps: OrderServiceDeps
+) -> Order:
+    return await run_to_completion(_cancel_and_release(order_id, reason, caller, deps))
 
 
-async def _cancel_and_release(order_id: uuid.UUID, reason: str, deps: OrderServiceDeps) -> Order:
+async def _cancel_and_release(
+    order_id: uuid.UUID, reason: str, caller: Caller, deps: OrderServiceDeps
+) -> Order:
     note = f"{CANCEL_NOTE}: {reason}" if reason else CANCEL_NOTE
 
     async def compare_and_set(repo: OrderRepository) -> Order:
         order = await repo.change_status(
-            order_id, CANCELABLE, OrderStatus.CANCELED, note, None, release_stock=True
+            order_id, CANCELABLE, OrderStatus.CANCELED, note, None, caller.actor,
+            release_stock=True, visible_to=caller.visible_to,
         )
         if order is not None:
             return order
-        current = await repo.current_status(order_id)
+        current = await repo.current_status(order_id, visible_to=caller.visible_to)
         if current is None:
             raise OrderNotFound(str(order_id))
         require_cancelable(str(order_id), current)
@@ -48,7 +54,7 @@ async def _cancel_and_release(order_id: uuid.UUID, reason: str, deps: OrderServi
     order = await deps.uow.transaction(compare_and_set, name="cancel_order")
     log_event(
         logger, "order_status_changed", order_id=str(order_id), to_status=OrderStatus.CANCELED,
-        note=note,
+        note=note, actor=caller.actor,
     )
     if not await release_stock_of_ended(order_id, deps.uow, deps.releaser):
         deps.retry_stock_releases()

@@ -20,6 +20,7 @@ from services.orders.domain.model import (
     Order,
     OrderFilters,
     PageKey,
+    RequestKey,
     StaleOrder,
     StoredRequest,
 )
@@ -28,29 +29,37 @@ T = TypeVar("T")
 
 
 class OrderRepository(Protocol):
-    async def stored_requests(self, request_ids: Collection[str]) -> dict[str, StoredRequest]:
-        """The orders holding any of `request_ids`, keyed by request_id."""
+    async def stored_requests(self, keys: Collection[RequestKey]) -> dict[RequestKey, StoredRequest]:
+        """The orders holding any of `keys` (customer_id, request_id), by key."""
 
     async def add_new_orders(
-        self, new_orders: Sequence[NewOrder], first_step_due_in_s: float
+        self, new_orders: Sequence[NewOrder], first_step_due_in_s: float, actor: str
     ) -> dict[uuid.UUID, Order]:
-        """Store orders with their items and first history row; returns the orders stored.
+        """Store orders with their items and first history row (caused by `actor`); returns
+        the orders stored.
 
-        An order whose request_id another order already holds is skipped, not an error.
+        An order whose request key another order already holds is skipped, not an error.
         One statement: all or nothing even outside a transaction.
         """
 
-    async def get(self, order_id: uuid.UUID) -> Order | None: ...
+    async def get(self, order_id: uuid.UUID, visible_to: str | None = None) -> Order | None:
+        """The order; with `visible_to`, only if it is that customer's (otherwise None, just
+        as for an order that does not exist)."""
 
     async def page(
         self, filters: OrderFilters, after: PageKey | None, limit: int
     ) -> list[Order]:
         """Orders newest first, strictly after `after` in that order."""
 
-    async def history(self, order_id: uuid.UUID, after_entry_id: int = 0) -> list[HistoryEntry]:
-        """Transitions oldest first, only those after `after_entry_id`."""
+    async def history(
+        self, order_id: uuid.UUID, after_entry_id: int = 0, visible_to: str | None = None
+    ) -> list[HistoryEntry]:
+        """Transitions oldest first, only those after `after_entry_id`; none for another
+        customer's order when `visible_to` is given."""
 
-    async def get_with_last_entry_id(self, order_id: uuid.UUID) -> tuple[Order, int] | None:
+    async def get_with_last_entry_id(
+        self, order_id: uuid.UUID, visible_to: str | None = None
+    ) -> tuple[Order, int] | None:
         """The order and the id of its latest history entry, read at one instant."""
 
     async def change_status(
@@ -60,14 +69,19 @@ class OrderRepository(Protocol):
         to_status: OrderStatus,
         note: str,
         next_step_due_in_s: float | None,
+        actor: str,
         release_stock: bool = False,
+        visible_to: str | None = None,
     ) -> Order | None:
-        """Compare-and-set: move the order to `to_status` only if it is in `from_statuses`,
-        writing its history row and announcing the change. None when the order was not in
-        one of `from_statuses` (or does not exist). From a single status it is one
-        statement: all or nothing even outside a transaction."""
+        """Compare-and-set: move the order to `to_status` only if it is in `from_statuses`
+        (and, with `visible_to`, that customer's), writing its history row (caused by
+        `actor`) and announcing the change. None when the order was not in one of
+        `from_statuses` (or does not exist, or is not visible). From a single status and for
+        anyone it is one statement: all or nothing even outside a transaction."""
 
-    async def current_status(self, order_id: uuid.UUID) -> OrderStatus | None: ...
+    async def current_status(
+        self, order_id: uuid.UUID, visible_to: str | None = None
+    ) -> OrderStatus | None: ...
 
     async def claim_stale(
         self, limit: int, stale_after_s: float, lease_s: float

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from services.common.pagination import PageTokens, resolve_page_size
+from services.orders.domain.callers import Caller
 from services.orders.domain.errors import OrderNotFound
 from services.orders.domain.model import HistoryEntry, Order, OrderFilters, PageKey
 from services.orders.service_layer.dependencies import OrderServiceDeps
@@ -22,19 +23,24 @@ class OrderPage:
     next_page_token: str
 
 
-async def get_order(order_id: uuid.UUID, deps: OrderServiceDeps) -> Order:
-    # Reads only, and an order's items never change after the order row is read.
-    order = await deps.uow.autocommit(lambda repo: repo.get(order_id), name="get_order")
+async def get_order(order_id: uuid.UUID, caller: Caller, deps: OrderServiceDeps) -> Order:
+    # Reads only, and an order's items never change after the order row is read. Another
+    # customer's order is not found by the same statement, so it answers like a missing one.
+    order = await deps.uow.autocommit(
+        lambda repo: repo.get(order_id, visible_to=caller.visible_to), name="get_order"
+    )
     if order is None:
         raise OrderNotFound(str(order_id))
     return order
 
 
 async def list_orders(
-    filters: OrderFilters, page_size: int, page_token: str, deps: OrderServiceDeps
+    filters: OrderFilters, page_size: int, page_token: str, caller: Caller, deps: OrderServiceDeps
 ) -> OrderPage:
     """Newest first. Keyset pagination on (create_time, order_id): an order created while a
-    caller pages sorts before the pages already read, so no order is skipped or repeated."""
+    caller pages sorts before the pages already read, so no order is skipped or repeated.
+    A customer lists its own orders only."""
+    filters = replace(filters, customer_id=caller.customer_to_list(filters.customer_id or ""))
     limit = resolve_page_size(page_size)
     page_tokens = await deps.page_tokens.tokens()
     after = _page_key(page_tokens, page_token, filters)
@@ -56,10 +62,14 @@ async def list_orders(
     return OrderPage(orders, next_token)
 
 
-async def order_history(order_id: uuid.UUID, deps: OrderServiceDeps) -> list[HistoryEntry]:
+async def order_history(
+    order_id: uuid.UUID, caller: Caller, deps: OrderServiceDeps
+) -> list[HistoryEntry]:
     # An order is created with its first history entry in the same statement, so an order
-    # without history does not exist.
-    entries = await deps.uow.autocommit(lambda repo: repo.history(order_id), name="order_history")
+    # without history does not exist (or is another customer's).
+    entries = await deps.uow.autocommit(
+        lambda repo: repo.history(order_id, visible_to=caller.visible_to), name="order_history"
+    )
     if not entries:
         raise OrderNotFound(str(order_id))
     return entries

@@ -28,6 +28,8 @@ class AdvanceOrder:
     # Transitions to apply right after this one, each its own compare-and-set and commit
     # (steps that take no time); the first that does not apply ends the run.
     then_statuses: tuple[OrderStatus, ...] = ()
+    # Who asks (the worker's or the monitor's "service:<subject>"), for the history rows.
+    actor: str = ""
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,9 @@ async def advance_order(command: AdvanceOrder, deps: OrderServiceDeps) -> Advanc
     then_applied = 0
     previous = command.to_status
     for to_status in command.then_statuses:
-        step = AdvanceOrder(command.order_id, previous, to_status, "", command.next_step_due_in_s)
+        step = AdvanceOrder(
+            command.order_id, previous, to_status, "", command.next_step_due_in_s, (), command.actor
+        )
         try:
             next_result = await _advance_once(step, deps)
         except DomainError:
@@ -80,7 +84,7 @@ async def _advance_once(command: AdvanceOrder, deps: OrderServiceDeps) -> Advanc
     async def compare_and_set(repo: OrderRepository) -> AdvanceResult:
         order = await repo.change_status(
             order_id, [command.expected_status], command.to_status, command.note, due_in,
-            release_stock=releases_stock,
+            command.actor, release_stock=releases_stock,
         )
         if order is not None:
             return AdvanceResult(order, applied=True)
@@ -98,7 +102,7 @@ async def _advance_once(command: AdvanceOrder, deps: OrderServiceDeps) -> Advanc
         log_event(
             logger, "order_status_changed", order_id=str(order_id),
             from_status=command.expected_status.value, to_status=command.to_status.value,
-            note=command.note,
+            note=command.note, actor=command.actor,
         )
         if releases_stock:
             deps.retry_stock_releases()

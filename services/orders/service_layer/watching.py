@@ -13,17 +13,22 @@ import uuid
 from collections.abc import AsyncIterator
 
 from services.common.lifecycle.status import is_terminal
+from services.orders.domain.callers import Caller
 from services.orders.domain.errors import OrderNotFound, WatchInterrupted
 from services.orders.domain.model import HistoryEntry, Order
 from services.orders.service_layer.dependencies import OrderServiceDeps
 
 
-async def watch_order(order_id: uuid.UUID, deps: OrderServiceDeps) -> AsyncIterator[Order]:
+async def watch_order(
+    order_id: uuid.UUID, caller: Caller, deps: OrderServiceDeps
+) -> AsyncIterator[Order]:
     async with deps.changes.subscribe(order_id) as changes:
         # Reads without BEGIN/COMMIT: the order row and its last entry id come from one
-        # statement, items never change, and history is append-only.
+        # statement, items never change, and history is append-only. An order that passed
+        # this visibility check stays its customer's, so the later reads need none.
         found = await deps.uow.autocommit(
-            lambda repo: repo.get_with_last_entry_id(order_id), name="watch_order"
+            lambda repo: repo.get_with_last_entry_id(order_id, visible_to=caller.visible_to),
+            name="watch_order",
         )
         if found is None:
             raise OrderNotFound(str(order_id))

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from services.common.lifecycle.status import NON_TERMINAL, OrderStatus
 from services.common.pagination import PageTokenSource
+from services.orders.domain.callers import Caller, CallerRole
 from services.orders.domain.errors import InventoryUnavailable
 from services.orders.domain.model import (
     HistoryEntry,
@@ -20,6 +21,7 @@ from services.orders.domain.model import (
     Order,
     OrderFilters,
     PageKey,
+    RequestKey,
     StaleOrder,
     StoredRequest,
 )
@@ -27,6 +29,8 @@ from services.orders.service_layer.dependencies import OrderServiceDeps
 from services.orders.service_layer.ports import OrderRepository, PriceLookup
 
 T = TypeVar("T")
+
+CUSTOMER = Caller("ada", CallerRole.CUSTOMER)
 
 
 @dataclass
@@ -55,36 +59,43 @@ class FakeRepository:
     def __init__(self, db: FakeDatabase) -> None:
         self.db = db
 
-    async def stored_requests(self, request_ids: Collection[str]) -> dict[str, StoredRequest]:
-        return {
-            row.request_id: StoredRequest(row.order, row.fingerprint or "")
-            for row in self.db.rows.values()
-            if row.request_id in request_ids
-        }
+    async def stored_requests(self, keys: Collection[RequestKey]) -> dict[RequestKey, StoredRequest]:
+        found = {}
+        for row in self.db.rows.values():
+            key = _key_of(row)
+            if key is not None and key in keys:
+                found[key] = StoredRequest(row.order, row.fingerprint or "")
+        return found
 
     async def add_new_orders(
-        self, new_orders: Sequence[NewOrder], first_step_due_in_s: float
+        self, new_orders: Sequence[NewOrder], first_step_due_in_s: float, actor: str
     ) -> dict[uuid.UUID, Order]:
         now = self.db.tick()
         due = now + timedelta(seconds=first_step_due_in_s)
-        taken = {row.request_id for row in self.db.rows.values() if row.request_id}
+        taken = {key for row in self.db.rows.values() if (key := _key_of(row)) is not None}
         inserted: dict[uuid.UUID, Order] = {}
         for new in new_orders:
-            if new.request_id is not None:
-                if new.request_id in taken:
+            if new.request_key is not None:
+                if new.request_key in taken:
                     continue
-                taken.add(new.request_id)
+                taken.add(new.request_key)
             order = Order(
                 new.order_id, new.customer_name, OrderStatus.PENDING, new.lines,
-                "order received", now, now, due,
+                "order received", now, now, due, new.customer_id,
             )
             self.db.rows[new.order_id] = StoredRow(order, new.request_id, new.request_fingerprint)
-            self._record(new.order_id, None, OrderStatus.PENDING, now, "order received", due)
+            self._record(new.order_id, None, OrderStatus.PENDING, now, "order received", due, actor)
             inserted[new.order_id] = order
         return inserted
 
-    async def get(self, order_id: uuid.UUID) -> Order | None:
+    def _visible(self, order_id: uuid.UUID, visible_to: str | None) -> StoredRow | None:
         row = self.db.rows.get(order_id)
+        if row is None or (visible_to is not None and row.order.customer_id != visible_to):
+            return None
+        return row
+
+    async def get(self, order_id: uuid.UUID, visible_to: str | None = None) -> Order | None:
+        row = self._visible(order_id, visible_to)
         return row.order if row else None
 
     async def page(self, filters: OrderFilters, after: PageKey | None, limit: int) -> list[Order]:
@@ -92,6 +103,7 @@ class FakeRepository:
             row.order for row in self.db.rows.values()
             if (filters.status is None or row.order.status is filters.status)
             and (filters.customer_name is None or row.order.customer_name == filters.customer_name)
+            and (filters.customer_id is None or row.order.customer_id == filters.customer_id)
         ]
         matching.sort(key=lambda o: (o.create_time, o.order_id), reverse=True)
         if after is not None:
@@ -100,11 +112,17 @@ class FakeRepository:
             ]
         return matching[:limit]
 
-    async def history(self, order_id: uuid.UUID, after_entry_id: int = 0) -> list[HistoryEntry]:
+    async def history(
+        self, order_id: uuid.UUID, after_entry_id: int = 0, visible_to: str | None = None
+    ) -> list[HistoryEntry]:
+        if self._visible(order_id, visible_to) is None:
+            return []
         return [e for e in self.db.history.get(order_id, []) if e.entry_id > after_entry_id]
 
-    async def get_with_last_entry_id(self, order_id: uuid.UUID) -> tuple[Order, int] | None:
-        row = self.db.rows.get(order_id)
+    async def get_with_last_entry_id(
+        self, order_id: uuid.UUID, visible_to: str | None = None
+    ) -> tuple[Order, int] | None:
+        row = self._visible(order_id, visible_to)
         if row is None:
             return None
         return row.order, self.db.history[order_id][-1].entry_id
@@ -116,9 +134,11 @@ class FakeRepository:
         to_status: OrderStatus,
         note: str,
         next_step_due_in_s: float | None,
+        actor: str,
         release_stock: bool = False,
+        visible_to: str | None = None,
     ) -> Order | None:
-        row = self.db.rows.get(order_id)
+        row = self._visible(order_id, visible_to)
         if row is None or row.order.status not in from_statuses:
             return None
         now = self.db.tick()
@@ -129,12 +149,14 @@ class FakeRepository:
         )
         row.stale_claims = 0
         row.release_pending = row.release_pending or release_stock
-        self._record(order_id, previous, to_status, now, note, due)
+        self._record(order_id, previous, to_status, now, note, due, actor)
         self.db.notified.append(order_id)
         return row.order
 
-    async def current_status(self, order_id: uuid.UUID) -> OrderStatus | None:
-        row = self.db.rows.get(order_id)
+    async def current_status(
+        self, order_id: uuid.UUID, visible_to: str | None = None
+    ) -> OrderStatus | None:
+        row = self._visible(order_id, visible_to)
         return row.order.status if row else None
 
     async def claim_stale(self, limit: int, stale_after_s: float, lease_s: float) -> list[StaleOrder]:
@@ -161,12 +183,16 @@ class FakeRepository:
 
     def _record(
         self, order_id: uuid.UUID, from_status: OrderStatus | None, to_status: OrderStatus,
-        time: datetime, note: str, due: datetime | None,
+        time: datetime, note: str, due: datetime | None, actor: str,
     ) -> None:
         self.db.last_entry_id += 1
         self.db.history.setdefault(order_id, []).append(
-            HistoryEntry(self.db.last_entry_id, from_status, to_status, time, note, due)
+            HistoryEntry(self.db.last_entry_id, from_status, to_status, time, note, due, actor)
         )
+
+
+def _key_of(row: StoredRow) -> RequestKey | None:
+    return None if row.request_id is None else RequestKey(row.order.customer_id, row.request_id)
 
 
 class FakeUnitOfWork:

@@ -12,7 +12,7 @@ from services.orders.domain.errors import BulkLimitExceeded
 from services.orders.domain.model import Order
 from services.orders.domain.order_requests import OrderRequest, RequestedItem
 from services.orders.service_layer.bulk_intake import BulkResult, bulk_create_orders
-from tests.orders.unit.fakes import FakeSystem
+from tests.orders.unit.fakes import CUSTOMER, FakeSystem
 
 pytestmark = pytest.mark.unit
 
@@ -24,7 +24,7 @@ async def stream(requests: Iterable[OrderRequest]) -> AsyncIterator[OrderRequest
 
 def run_bulk(system: FakeSystem, requests: list[OrderRequest]) -> list[BulkResult]:
     async def collect() -> list[BulkResult]:
-        return [r async for r in bulk_create_orders(stream(requests), system.deps)]
+        return [r async for r in bulk_create_orders(stream(requests), CUSTOMER, system.deps)]
 
     return asyncio.run(collect())
 

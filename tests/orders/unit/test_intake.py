@@ -13,7 +13,7 @@ from services.orders.domain.errors import InventoryUnavailable, RequestIdReused,
 from services.orders.domain.model import Order
 from services.orders.domain.order_requests import OrderRequest, RequestedItem
 from services.orders.service_layer.intake import create_order, create_orders
-from tests.orders.unit.fakes import FakeSystem
+from tests.orders.unit.fakes import CUSTOMER, FakeSystem
 
 pytestmark = pytest.mark.unit
 
@@ -30,7 +30,7 @@ def system() -> FakeSystem:
 
 
 def test_new_order_is_pending_with_price_snapshot_history_and_one_task(system):
-    order = asyncio.run(create_order(request(items=((2, 1), (1, 3))), system.deps))
+    order = asyncio.run(create_order(request(items=((2, 1), (1, 3))), CUSTOMER, system.deps))
     assert order.status is OrderStatus.PENDING
     assert [(line.product_id, line.quantity, line.unit_price) for line in order.items] == [
         (2, 1, Decimal("3.00")), (1, 3, Decimal("12.50")),
@@ -41,43 +41,43 @@ def test_new_order_is_pending_with_price_snapshot_history_and_one_task(system):
 
 
 def test_retry_with_the_same_request_id_returns_the_original_and_sends_no_task(system):
-    first = asyncio.run(create_order(request(request_id="r-1"), system.deps))
-    again = asyncio.run(create_order(request(request_id="r-1"), system.deps))
+    first = asyncio.run(create_order(request(request_id="r-1"), CUSTOMER, system.deps))
+    again = asyncio.run(create_order(request(request_id="r-1"), CUSTOMER, system.deps))
     assert again == first
     assert len(system.db.rows) == 1
     assert system.publisher.published == [first.order_id]
 
 
 def test_same_request_id_with_items_in_another_order_is_the_same_request(system):
-    first = asyncio.run(create_order(request(items=((1, 1), (2, 2)), request_id="r"), system.deps))
-    again = asyncio.run(create_order(request(items=((2, 2), (1, 1)), request_id="r"), system.deps))
+    first = asyncio.run(create_order(request(items=((1, 1), (2, 2)), request_id="r"), CUSTOMER, system.deps))
+    again = asyncio.run(create_order(request(items=((2, 2), (1, 1)), request_id="r"), CUSTOMER, system.deps))
     assert again.order_id == first.order_id
 
 
 def test_same_request_id_with_another_body_is_rejected(system):
-    asyncio.run(create_order(request(request_id="r-1"), system.deps))
+    asyncio.run(create_order(request(request_id="r-1"), CUSTOMER, system.deps))
     with pytest.raises(RequestIdReused, match="already used for a different order"):
-        asyncio.run(create_order(request(items=((1, 5),), request_id="r-1"), system.deps))
+        asyncio.run(create_order(request(items=((1, 5),), request_id="r-1"), CUSTOMER, system.deps))
     assert len(system.db.rows) == 1
 
 
 def test_a_retry_is_answered_even_while_the_inventory_is_down(system):
-    first = asyncio.run(create_order(request(request_id="r-1"), system.deps))
+    first = asyncio.run(create_order(request(request_id="r-1"), CUSTOMER, system.deps))
     system.catalog.available = False
-    assert asyncio.run(create_order(request(request_id="r-1"), system.deps)) == first
+    assert asyncio.run(create_order(request(request_id="r-1"), CUSTOMER, system.deps)) == first
 
 
 def test_inventory_down_writes_nothing(system):
     system.catalog.available = False
     with pytest.raises(InventoryUnavailable, match="inventory service unavailable"):
-        asyncio.run(create_order(request(), system.deps))
+        asyncio.run(create_order(request(), CUSTOMER, system.deps))
     assert system.db.rows == {}
     assert system.publisher.published == []
 
 
 def test_unknown_product_is_named_with_its_field(system):
     with pytest.raises(UnknownProducts) as unknown:
-        asyncio.run(create_order(request(items=((1, 1), (99, 1))), system.deps))
+        asyncio.run(create_order(request(items=((1, 1), (99, 1))), CUSTOMER, system.deps))
     assert unknown.value.product_ids == [99]
     assert "99 (items[1].product_id)" in unknown.value.message
     assert system.db.rows == {}
@@ -85,7 +85,7 @@ def test_unknown_product_is_named_with_its_field(system):
 
 def test_invalid_request_is_rejected_before_asking_the_inventory(system):
     with pytest.raises(InvalidArgument):
-        asyncio.run(create_order(request(name=""), system.deps))
+        asyncio.run(create_order(request(name=""), CUSTOMER, system.deps))
     assert system.catalog.lookups == []
 
 
@@ -94,7 +94,7 @@ def test_a_batch_asks_the_inventory_once_and_fails_only_orders_with_unknown_prod
         create_orders(
             [request(items=((1, 1),)), request(items=((2, 1), (98, 1))), request(items=((3, 1),)),
              request(items=((99, 1),)), request(items=((1, 2), (2, 2)))],
-            system.deps,
+            CUSTOMER, system.deps,
         )
     )
     assert len(system.catalog.lookups) == 1
@@ -115,7 +115,7 @@ def test_duplicate_request_ids_in_one_batch_follow_the_first_order_stored(system
                 request(items=((1, 1),), request_id="dup"),      # same body: the same order
                 request(items=((1, 2),), request_id="dup"),      # other body: rejected
             ],
-            system.deps,
+            CUSTOMER, system.deps,
         )
     )
     assert isinstance(outcomes[0], InvalidArgument)
@@ -128,12 +128,12 @@ def test_duplicate_request_ids_in_one_batch_follow_the_first_order_stored(system
 
 
 def test_inventory_down_fails_each_order_of_a_batch_but_still_answers_retries(system):
-    stored = asyncio.run(create_order(request(request_id="kept"), system.deps))
+    stored = asyncio.run(create_order(request(request_id="kept"), CUSTOMER, system.deps))
     system.catalog.available = False
     outcomes = asyncio.run(
         create_orders(
             [request(request_id="kept"), request(items=((2, 1),)), request(name="")],
-            system.deps,
+            CUSTOMER, system.deps,
         )
     )
     assert outcomes[0] == stored

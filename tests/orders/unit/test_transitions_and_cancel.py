@@ -23,7 +23,7 @@ from services.orders.service_layer.transitions import (
     claim_stale_orders,
 )
 from services.orders.service_layer.watching import watch_order
-from tests.orders.unit.fakes import FakeSystem
+from tests.orders.unit.fakes import CUSTOMER, FakeSystem
 
 pytestmark = pytest.mark.unit
 
@@ -36,7 +36,7 @@ def system() -> FakeSystem:
 
 
 def new_order(system: FakeSystem) -> Order:
-    return asyncio.run(create_order(OrderRequest("Ada", (RequestedItem(1, 1),)), system.deps))
+    return asyncio.run(create_order(OrderRequest("Ada", (RequestedItem(1, 1),)), CUSTOMER, system.deps))
 
 
 def advance(system: FakeSystem, order: Order, expected: S, to: S, note: str = "done"):
@@ -76,7 +76,7 @@ def test_a_terminal_state_clears_the_due_time(system):
 
 def test_advancing_a_canceled_order_is_refused_naming_its_status(system):
     order = new_order(system)
-    asyncio.run(cancel_order(order.order_id, "", system.deps))
+    asyncio.run(cancel_order(order.order_id, "", CUSTOMER, system.deps))
     with pytest.raises(IllegalTransition, match="is CANCELED"):
         advance(system, order, S.PENDING, S.PROCESSING)
 
@@ -108,7 +108,7 @@ def test_claiming_takes_only_overdue_orders_and_counts_claims(system):
 def test_cancel_records_the_reason_and_releases_stock(system):
     order = new_order(system)
     advance(system, order, S.PENDING, S.PROCESSING)
-    canceled = asyncio.run(cancel_order(order.order_id, "changed my mind", system.deps))
+    canceled = asyncio.run(cancel_order(order.order_id, "changed my mind", CUSTOMER, system.deps))
     assert canceled.status is S.CANCELED
     assert canceled.status_note == "canceled by the customer: changed my mind"
     assert statuses(system, order)[-1] == (S.PROCESSING, S.CANCELED)
@@ -122,13 +122,13 @@ def test_cancel_after_shipping_is_refused_naming_the_status(system):
                          (S.PACKAGING, S.SHIPPED)]:
         advance(system, order, expected, to)
     with pytest.raises(OrderNotCancelable, match="order is SHIPPED; only PENDING"):
-        asyncio.run(cancel_order(order.order_id, "", system.deps))
+        asyncio.run(cancel_order(order.order_id, "", CUSTOMER, system.deps))
 
 
 def test_a_failed_release_leaves_the_order_canceled_and_is_retried(system):
     order = new_order(system)
     system.releaser.available = False
-    canceled = asyncio.run(cancel_order(order.order_id, "", system.deps))
+    canceled = asyncio.run(cancel_order(order.order_id, "", CUSTOMER, system.deps))
     assert canceled.status is S.CANCELED
     assert system.db.rows[order.order_id].release_pending
     assert system.release_retries_requested == 1
@@ -146,7 +146,7 @@ def test_watch_shows_every_transition_even_when_wake_ups_coalesce(system):
 
     async def scenario() -> list[S]:
         seen: list[S] = []
-        watch = watch_order(order.order_id, system.deps)
+        watch = watch_order(order.order_id, CUSTOMER, system.deps)
 
         async def rest() -> list[S]:
             return [o.status async for o in watch]
@@ -158,7 +158,7 @@ def test_watch_shows_every_transition_even_when_wake_ups_coalesce(system):
         system.changes.changed(order.order_id)
         seen.append((await asyncio.wait_for(anext(watch), 10)).status)
         seen.append((await asyncio.wait_for(anext(watch), 10)).status)
-        await cancel_order(order.order_id, "", system.deps)
+        await cancel_order(order.order_id, "", CUSTOMER, system.deps)
         system.changes.changed(order.order_id)
         seen.extend(await asyncio.wait_for(rest(), 10))
         return seen

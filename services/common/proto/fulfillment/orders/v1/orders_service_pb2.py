@@ -28,7 +28,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*fulfillment/orders/v1/orders_service.proto\x12\x15\x66ulfillment.orders.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\xee\x03\n\x05Order\x12\x16\n\x08order_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\rcustomer_name\x18\x02 \x01(\t\x12\x39\n\x06status\x18\x03 \x01(\x0e\x32#.fulfillment.orders.v1.Order.StatusB\x04\xe2\x41\x01\x03\x12/\n\x05items\x18\x04 \x03(\x0b\x32 .fulfillment.orders.v1.OrderItem\x12\x19\n\x0bstatus_note\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12<\n\x12next_step_due_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\x82\x01\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x0b\n\x07PENDING\x10\x01\x12\x0e\n\nPROCESSING\x10\x02\x12\r\n\tPACKAGING\x10\x03\x12\x0b\n\x07SHIPPED\x10\x04\x12\r\n\tDELIVERED\x10\x05\x12\x0c\n\x08\x43\x41NCELED\x10\x06\x12\n\n\x06\x46\x41ILED\x10\x07\"K\n\tOrderItem\x12\x12\n\nproduct_id\x18\x01 \x01(\x03\x12\x10\n\x08quantity\x18\x02 \x01(\x05\x12\x18\n\nunit_price\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\"C\n\x0f\x43reateOrderItem\x12\x18\n\nproduct_id\x18\x01 \x01(\x03\x42\x04\xe2\x41\x01\x02\x12\x16\n\x08quantity\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x02\"\x82\x01\n\x12\x43reateOrderRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x1b\n\rcustomer_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12;\n\x05items\x18\x03 \x03(\x0b\x32&.fulfillment.orders.v1.CreateOrderItemB\x04\xe2\x41\x01\x02\"\x8b\x01\n\x15\x42ulkCreateOrderResult\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\"\n\x06status\x18\x03 \x01(\x0b\x32\x12.google.rpc.Status\x12+\n\x05order\x18\x04 \x01(\x0b\x32\x1c.fulfillment.orders.v1.Order\")\n\x0fGetOrderRequest\x12\x16\n\x08order_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x86\x01\n\x11ListOrdersRequest\x12\x33\n\x06status\x18\x01 \x01(\x0e\x32#.fulfillment.orders.v1.Order.Status\x12\x15\n\rcustomer_name\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"[\n\x12ListOrdersResponse\x12,\n\x06orders\x18\x01 \x03(\x0b\x32\x1c.fulfillment.orders.v1.Order\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"1\n\x17ListOrderHistoryRequest\x12\x16\n\x08order_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\xb8\x01\n\x0cHistoryEntry\x12\x38\n\x0b\x66rom_status\x18\x01 \x01(\x0e\x32#.fulfillment.orders.v1.Order.Status\x12\x36\n\tto_status\x18\x02 \x01(\x0e\x32#.fulfillment.orders.v1.Order.Status\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04note\x18\x04 \x01(\t\"P\n\x18ListOrderHistoryResponse\x12\x34\n\x07\x65ntries\x18\x01 \x03(\x0b\x32#.fulfillment.orders.v1.HistoryEntry\"<\n\x12\x43\x61ncelOrderRequest\x12\x16\n\x08order_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0e\n\x06reason\x18\x02 \x01(\t\"+\n\x11WatchOrderRequest\x12\x16\n\x08order_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x32\x94\x07\n\x0cOrderService\x12m\n\x0b\x43reateOrder\x12).fulfillment.orders.v1.CreateOrderRequest\x1a\x1c.fulfillment.orders.v1.Order\"\x15\x82\xd3\xe4\x93\x02\x0f\"\n/v1/orders:\x01*\x12\x91\x01\n\x10\x42ulkCreateOrders\x12).fulfillment.orders.v1.CreateOrderRequest\x1a,.fulfillment.orders.v1.BulkCreateOrderResult\" \x82\xd3\xe4\x93\x02\x1a\"\x15/v1/orders:bulkCreate:\x01*(\x01\x30\x01\x12o\n\x08GetOrder\x12&.fulfillment.orders.v1.GetOrderRequest\x1a\x1c.fulfillment.orders.v1.Order\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/orders/{order_id}\x12u\n\nListOrders\x12(.fulfillment.orders.v1.ListOrdersRequest\x1a).fulfillment.orders.v1.ListOrdersResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/orders\x12\x9a\x01\n\x10ListOrderHistory\x12..fulfillment.orders.v1.ListOrderHistoryRequest\x1a/.fulfillment.orders.v1.ListOrderHistoryResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/orders/{order_id}/history\x12\x7f\n\x0b\x43\x61ncelOrder\x12).fulfillment.orders.v1.CancelOrderRequest\x1a\x1c.fulfillment.orders.v1.Order\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/orders/{order_id}:cancel:\x01*\x12{\n\nWatchOrder\x12(.fulfillment.orders.v1.WatchOrderRequest\x1a\x1c.fulfillment.orders.v1.Order\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/orders/{order_id}:watch0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*fulfillment/orders/v1/orders_service.proto\x12\x15\x66ulfillment.orders.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\x89\x04\n\x05Order\x12\x16\n\x08order_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\rcustomer_name\x18\x02 \x01(\t\x12\x39\n\x06status\x18\x03 \x01(\x0e\x32#.fulfillment.orders.v1.Order.StatusB\x04\xe2\x41\x01\x03\x12/\n\x05items\x18\x04 \x03(\x0b\x32 .fulfillment.orders.v1.OrderItem\x12\x19\n\x0bstatus_note\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12<\n\x12next_step_due_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x63ustomer_id\x18\t \x01(\tB\x04\xe2\x41\x01\x03\"\x82\x01\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x0b\n\x07PENDING\x10\x01\x12\x0e\n\nPROCESSING\x10\x02\x12\r\n\tPACKAGING\x10\x03\x12\x0b\n\x07SHIPPED\x10\x04\x12\r\n\tDELIVERED\x10\x05\x12\x0c\n\x08\x43\x41NCELED\x10\x06\x12\n\n\x06\x46\x41ILED\x10\x07\"K\n\tOrderItem\x12\x12\n\nproduct_id\x18\x01 \x01(\x03\x12\x10\n\x08quantity\x18\x02 \x01(\x05\x12\x18\n\nunit_price\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\"C\n\x0f\x43reateOrderItem\x12\x18\n\nproduct_id\x18\x01 \x01(\x03\x42\x04\xe2\x41\x01\x02\x12\x16\n\x08quantity\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x02\"\x97\x01\n\x12\x43reateOrderRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x1b\n\rcustomer_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12;\n\x05items\x18\x03 \x03(\x0b\x32&.fulfillment.orders.v1.CreateOrderItemB\x04\xe2\x41\x01\x02\x12\x13\n\x0b\x63ustomer_id\x18\x04 \x01(\t\"\x8b\x01\n\x15\x42ulkCreateOrderResult\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\"\n\x06status\x18\x03 \x01(\x0b\x32\x12.google.rpc.Status\x12+\n\x05order\x18\x04 \x01(\x0b\x32\x1c.fulfillment.orders.v1.Order\")\n\x0fGetOrderRequest\x12\x16\n\x08order_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x9b\x01\n\x11ListOrdersRequest\x12\x33\n\x06status\x18\x01 \x01(\x0e\x32#.fulfillment.orders.v1.Order.Status\x12\x15\n\rcustomer_name\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x05 \x01(\t\"[\n\x12ListOrdersResponse\x12,\n\x06orders\x18\x01 \x03(\x0b\x32\x1c.fulfillment.orders.v1.Order\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"1\n\x17ListOrderHistoryRequest\x12\x16\n\x08order_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\xcd\x01\n\x0cHistoryEntry\x12\x38\n\x0b\x66rom_status\x18\x01 \x01(\x0e\x32#.fulfillment.orders.v1.Order.Status\x12\x36\n\tto_status\x18\x02 \x01(\x0e\x32#.fulfillment.orders.v1.Order.Status\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04note\x18\x04 \x01(\t\x12\x13\n\x05\x61\x63tor\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\"P\n\x18ListOrderHistoryResponse\x12\x34\n\x07\x65ntries\x18\x01 \x03(\x0b\x32#.fulfillment.orders.v1.HistoryEntry\"<\n\x12\x43\x61ncelOrderRequest\x12\x16\n\x08order_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0e\n\x06reason\x18\x02 \x01(\t\"+\n\x11WatchOrderRequest\x12\x16\n\x08order_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x32\x94\x07\n\x0cOrderService\x12m\n\x0b\x43reateOrder\x12).fulfillment.orders.v1.CreateOrderRequest\x1a\x1c.fulfillment.orders.v1.Order\"\x15\x82\xd3\xe4\x93\x02\x0f\"\n/v1/orders:\x01*\x12\x91\x01\n\x10\x42ulkCreateOrders\x12).fulfillment.orders.v1.CreateOrderRequest\x1a,.fulfillment.orders.v1.BulkCreateOrderResult\" \x82\xd3\xe4\x93\x02\x1a\"\x15/v1/orders:bulkCreate:\x01*(\x01\x30\x01\x12o\n\x08GetOrder\x12&.fulfillment.orders.v1.GetOrderRequest\x1a\x1c.fulfillment.orders.v1.Order\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/orders/{order_id}\x12u\n\nListOrders\x12(.fulfillment.orders.v1.ListOrdersRequest\x1a).fulfillment.orders.v1.ListOrdersResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/orders\x12\x9a\x01\n\x10ListOrderHistory\x12..fulfillment.orders.v1.ListOrderHistoryRequest\x1a/.fulfillment.orders.v1.ListOrderHistoryResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/orders/{order_id}/history\x12\x7f\n\x0b\x43\x61ncelOrder\x12).fulfillment.orders.v1.CancelOrderRequest\x1a\x1c.fulfillment.orders.v1.Order\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/orders/{order_id}:cancel:\x01*\x12{\n\nWatchOrder\x12(.fulfillment.orders.v1.WatchOrderRequest\x1a\x1c.fulfillment.orders.v1.Order\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/orders/{order_id}:watch0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -47,6 +47,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ORDER'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
   _globals['_ORDER'].fields_by_name['next_step_due_time']._loaded_options = None
   _globals['_ORDER'].fields_by_name['next_step_due_time']._serialized_options = b'\342A\001\003'
+  _globals['_ORDER'].fields_by_name['customer_id']._loaded_options = None
+  _globals['_ORDER'].fields_by_name['customer_id']._serialized_options = b'\342A\001\003'
   _globals['_ORDERITEM'].fields_by_name['unit_price']._loaded_options = None
   _globals['_ORDERITEM'].fields_by_name['unit_price']._serialized_options = b'\342A\001\003'
   _globals['_CREATEORDERITEM'].fields_by_name['product_id']._loaded_options = None
@@ -61,6 +63,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETORDERREQUEST'].fields_by_name['order_id']._serialized_options = b'\342A\001\002'
   _globals['_LISTORDERHISTORYREQUEST'].fields_by_name['order_id']._loaded_options = None
   _globals['_LISTORDERHISTORYREQUEST'].fields_by_name['order_id']._serialized_options = b'\342A\001\002'
+  _globals['_HISTORYENTRY'].fields_by_name['actor']._loaded_options = None
+  _globals['_HISTORYENTRY'].fields_by_name['actor']._serialized_options = b'\342A\001\003'
   _globals['_CANCELORDERREQUEST'].fields_by_name['order_id']._loaded_options = None
   _globals['_CANCELORDERREQUEST'].fields_by_name['order_id']._serialized_options = b'\342A\001\002'
   _globals['_WATCHORDERREQUEST'].fields_by_name['order_id']._loaded_options = None
@@ -80,33 +84,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ORDERSERVICE'].methods_by_name['WatchOrder']._loaded_options = None
   _globals['_ORDERSERVICE'].methods_by_name['WatchOrder']._serialized_options = b'\202\323\344\223\002\035\022\033/v1/orders/{order_id}:watch'
   _globals['_ORDER']._serialized_start=191
-  _globals['_ORDER']._serialized_end=685
-  _globals['_ORDER_STATUS']._serialized_start=555
-  _globals['_ORDER_STATUS']._serialized_end=685
-  _globals['_ORDERITEM']._serialized_start=687
-  _globals['_ORDERITEM']._serialized_end=762
-  _globals['_CREATEORDERITEM']._serialized_start=764
-  _globals['_CREATEORDERITEM']._serialized_end=831
-  _globals['_CREATEORDERREQUEST']._serialized_start=834
-  _globals['_CREATEORDERREQUEST']._serialized_end=964
-  _globals['_BULKCREATEORDERRESULT']._serialized_start=967
-  _globals['_BULKCREATEORDERRESULT']._serialized_end=1106
-  _globals['_GETORDERREQUEST']._serialized_start=1108
-  _globals['_GETORDERREQUEST']._serialized_end=1149
-  _globals['_LISTORDERSREQUEST']._serialized_start=1152
-  _globals['_LISTORDERSREQUEST']._serialized_end=1286
-  _globals['_LISTORDERSRESPONSE']._serialized_start=1288
-  _globals['_LISTORDERSRESPONSE']._serialized_end=1379
-  _globals['_LISTORDERHISTORYREQUEST']._serialized_start=1381
-  _globals['_LISTORDERHISTORYREQUEST']._serialized_end=1430
-  _globals['_HISTORYENTRY']._serialized_start=1433
-  _globals['_HISTORYENTRY']._serialized_end=1617
-  _globals['_LISTORDERHISTORYRESPONSE']._serialized_start=1619
-  _globals['_LISTORDERHISTORYRESPONSE']._serialized_end=1699
-  _globals['_CANCELORDERREQUEST']._serialized_start=1701
-  _globals['_CANCELORDERREQUEST']._serialized_end=1761
-  _globals['_WATCHORDERREQUEST']._serialized_start=1763
-  _globals['_WATCHORDERREQUEST']._serialized_end=1806
-  _globals['_ORDERSERVICE']._serialized_start=1809
-  _globals['_ORDERSERVICE']._serialized_end=2725
+  _globals['_ORDER']._serialized_end=712
+  _globals['_ORDER_STATUS']._serialized_start=582
+  _globals['_ORDER_STATUS']._serialized_end=712
+  _globals['_ORDERITEM']._serialized_start=714
+  _globals['_ORDERITEM']._serialized_end=789
+  _globals['_CREATEORDERITEM']._serialized_start=791
+  _globals['_CREATEORDERITEM']._serialized_end=858
+  _globals['_CREATEORDERREQUEST']._serialized_start=861
+  _globals['_CREATEORDERREQUEST']._serialized_end=1012
+  _globals['_BULKCREATEORDERRESULT']._serialized_start=1015
+  _globals['_BULKCREATEORDERRESULT']._serialized_end=1154
+  _globals['_GETORDERREQUEST']._serialized_start=1156
+  _globals['_GETORDERREQUEST']._serialized_end=1197
+  _globals['_LISTORDERSREQUEST']._serialized_start=1200
+  _globals['_LISTORDERSREQUEST']._serialized_end=1355
+  _globals['_LISTORDERSRESPONSE']._serialized_start=1357
+  _globals['_LISTORDERSRESPONSE']._serialized_end=1448
+  _globals['_LISTORDERHISTORYREQUEST']._serialized_start=1450
+  _globals['_LISTORDERHISTORYREQUEST']._serialized_end=1499
+  _globals['_HISTORYENTRY']._serialized_start=1502
+  _globals['_HISTORYENTRY']._serialized_end=1707
+  _globals['_LISTORDERHISTORYRESPONSE']._serialized_start=1709
+  _globals['_LISTORDERHISTORYRESPONSE']._serialized_end=1789
+  _globals['_CANCELORDERREQUEST']._serialized_start=1791
+  _globals['_CANCELORDERREQUEST']._serialized_end=1851
+  _globals['_WATCHORDERREQUEST']._serialized_start=1853
+  _globals['_WATCHORDERREQUEST']._serialized_end=1896
+  _globals['_ORDERSERVICE']._serialized_start=1899
+  _globals['_ORDERSERVICE']._serialized_end=2815
 # @@protoc_insertion_point(module_scope)

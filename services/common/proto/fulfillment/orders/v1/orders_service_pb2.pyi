@@ -14,7 +14,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Order(_message.Message):
-    __slots__ = ("order_id", "customer_name", "status", "items", "status_note", "create_time", "update_time", "next_step_due_time")
+    __slots__ = ("order_id", "customer_name", "status", "items", "status_note", "create_time", "update_time", "next_step_due_time", "customer_id")
     class Status(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATUS_UNSPECIFIED: _ClassVar[Order.Status]
@@ -41,6 +41,7 @@ class Order(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     NEXT_STEP_DUE_TIME_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     order_id: str
     customer_name: str
     status: Order.Status
@@ -49,7 +50,8 @@ class Order(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
     next_step_due_time: _timestamp_pb2.Timestamp
-    def __init__(self, order_id: _Optional[str] = ..., customer_name: _Optional[str] = ..., status: _Optional[_Union[Order.Status, str]] = ..., items: _Optional[_Iterable[_Union[OrderItem, _Mapping]]] = ..., status_note: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_step_due_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    customer_id: str
+    def __init__(self, order_id: _Optional[str] = ..., customer_name: _Optional[str] = ..., status: _Optional[_Union[Order.Status, str]] = ..., items: _Optional[_Iterable[_Union[OrderItem, _Mapping]]] = ..., status_note: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_step_due_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., customer_id: _Optional[str] = ...) -> None: ...
 
 class OrderItem(_message.Message):
     __slots__ = ("product_id", "quantity", "unit_price")
@@ -70,14 +72,16 @@ class CreateOrderItem(_message.Message):
     def __init__(self, product_id: _Optional[int] = ..., quantity: _Optional[int] = ...) -> None: ...
 
 class CreateOrderRequest(_message.Message):
-    __slots__ = ("request_id", "customer_name", "items")
+    __slots__ = ("request_id", "customer_name", "items", "customer_id")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_NAME_FIELD_NUMBER: _ClassVar[int]
     ITEMS_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     customer_name: str
     items: _containers.RepeatedCompositeFieldContainer[CreateOrderItem]
-    def __init__(self, request_id: _Optional[str] = ..., customer_name: _Optional[str] = ..., items: _Optional[_Iterable[_Union[CreateOrderItem, _Mapping]]] = ...) -> None: ...
+    customer_id: str
+    def __init__(self, request_id: _Optional[str] = ..., customer_name: _Optional[str] = ..., items: _Optional[_Iterable[_Union[CreateOrderItem, _Mapping]]] = ..., customer_id: _Optional[str] = ...) -> None: ...
 
 class BulkCreateOrderResult(_message.Message):
     __slots__ = ("index", "request_id", "status", "order")
@@ -98,16 +102,18 @@ class GetOrderRequest(_message.Message):
     def __init__(self, order_id: _Optional[str] = ...) -> None: ...
 
 class ListOrdersRequest(_message.Message):
-    __slots__ = ("status", "customer_name", "page_size", "page_token")
+    __slots__ = ("status", "customer_name", "page_size", "page_token", "customer_id")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_NAME_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     status: Order.Status
     customer_name: str
     page_size: int
     page_token: str
-    def __init__(self, status: _Optional[_Union[Order.Status, str]] = ..., customer_name: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    customer_id: str
+    def __init__(self, status: _Optional[_Union[Order.Status, str]] = ..., customer_name: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., customer_id: _Optional[str] = ...) -> None: ...
 
 class ListOrdersResponse(_message.Message):
     __slots__ = ("orders", "next_page_token")
@@ -124,16 +130,18 @@ class ListOrderHistoryRequest(_message.Message):
     def __init__(self, order_id: _Optional[str] = ...) -> None: ...
 
 class HistoryEntry(_message.Message):
-    __slots__ = ("from_status", "to_status", "time", "note")
+    __slots__ = ("from_status", "to_status", "time", "note", "actor")
     FROM_STATUS_FIELD_NUMBER: _ClassVar[int]
     TO_STATUS_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
     NOTE_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
     from_status: Order.Status
     to_status: Order.Status
     time: _timestamp_pb2.Timestamp
     note: str
-    def __init__(self, from_status: _Optional[_Union[Order.Status, str]] = ..., to_status: _Optional[_Union[Order.Status, str]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., note: _Optional[str] = ...) -> None: ...
+    actor: str
+    def __init__(self, from_status: _Optional[_Union[Order.Status, str]] = ..., to_status: _Optional[_Union[Order.Status, str]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., note: _Optional[str] = ..., actor: _Optional[str] = ...) -> None: ...
 
 class ListOrderHistoryResponse(_message.Message):
     __slots__ = ("entries",)
