@@ -27,8 +27,8 @@ def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from services.common.security import server_security
     from services.common.server import serve
-    from services.common.tls import server_credentials
 
     if args.service == "inventory":
         from services.inventory.app import build
@@ -42,7 +42,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     return serve(
         args.service, addr, partial(build, settings),
         processes=processes, grace=settings.shutdown_grace_s,
-        credentials=partial(server_credentials, settings),
+        security=partial(server_security, settings, args.service),
     )
 
 

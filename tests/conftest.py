@@ -53,10 +53,17 @@ def redis_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str, redis_url: str) -> Settings:
+def signing_key(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The test run's own token signing key (created on first use), so that no test
+    touches the user's state directory; tests/auth.py mints with it."""
+    return str(tmp_path_factory.mktemp("auth") / "signing-key.pem")
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, redis_url: str, signing_key: str) -> Settings:
     """Configuration for in-process servers: private stores, port 0, no step delays."""
     return replace(
-        Settings.from_env({}),
+        Settings.from_env({"FULFILLMENT_AUTH_SIGNING_KEY": signing_key}),
         database_url=database_url,
         inventory_database_url=database_url,
         orders_database_url=database_url,
@@ -70,12 +77,14 @@ def settings(database_url: str, redis_url: str) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def service_env(database_url: str, redis_url: str) -> dict[str, str]:
-    """Environment for `fulfillment ...` subprocesses pointed at this run's stores."""
+def service_env(database_url: str, redis_url: str, signing_key: str) -> dict[str, str]:
+    """Environment for `fulfillment ...` subprocesses pointed at this run's stores and
+    signing key."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FULFILLMENT_", "GATEWAY_"))}
     env.update(
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
+        FULFILLMENT_AUTH_SIGNING_KEY=signing_key,
         FULFILLMENT_STEP_DELAY_MIN_S="0",
         FULFILLMENT_STEP_DELAY_MAX_S="0",
         PYTHONUNBUFFERED="1",

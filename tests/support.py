@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.common.server import RunningServer, ServiceParts, start_server
+from services.common.server import RunningServer, ServerSecurity, ServiceParts, start_server
 from services.devtools import stores
 from services.devtools.processes import kill_group
 from services.devtools.stores import free_port  # noqa: F401 - re-exported for tests
@@ -57,10 +57,12 @@ class BackgroundServer:
     def __init__(
         self,
         build: Callable[[], Awaitable[ServiceParts]],
-        credentials: grpc.ServerCredentials | None = None,
+        security: ServerSecurity | None = None,
     ) -> None:
         self._build = build
-        self._credentials = credentials  # TLS (services.common.tls); None: plaintext
+        # TLS and the authentication interceptor (tests.auth.secured_by); None:
+        # plaintext and no authentication (a server with nothing but health, say).
+        self._security = security
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self.running: RunningServer | None = None
@@ -81,7 +83,7 @@ class BackgroundServer:
         return self
 
     async def _start(self) -> RunningServer:
-        return await start_server("127.0.0.1:0", await self._build(), self._credentials)
+        return await start_server("127.0.0.1:0", await self._build(), self._security)
 
     def call(self, coro: Awaitable[T], timeout: float = 30) -> T:
         """Run a coroutine on the server's loop (e.g. to reach its engine) and wait for it."""

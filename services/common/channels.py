@@ -15,6 +15,9 @@ from typing import Any
 
 import grpc
 
+from services.common.auth.client_interceptors import AuthClientInterceptor, aio_auth_interceptors
+from services.common.auth.mint import TokenSource
+
 # gRPC's own transparent retry for calls that never reached a server or met a restarting
 # one: a server that is shutting down answers UNAVAILABLE, or CANCELLED for calls it had
 # accepted but not started (grpc/grpc#41785). Calls between our services are idempotent
@@ -51,25 +54,51 @@ def dial_addr(addr: str) -> str:
     return addr
 
 
-def aio_channel(addr: str, credentials: grpc.ChannelCredentials | None = None) -> grpc.aio.Channel:
-    """`credentials` (services.common.tls.channel_credentials): TLS; None: plaintext."""
+def aio_channel(
+    addr: str,
+    credentials: grpc.ChannelCredentials | None = None,
+    token_source: TokenSource | None = None,
+) -> grpc.aio.Channel:
+    """`credentials` (services.common.tls.channel_credentials): TLS, None: plaintext;
+    `token_source` (services.common.security.service_token_source): the bearer token every
+    call presents, None: none."""
+    interceptors = aio_auth_interceptors(token_source) if token_source is not None else None
     if credentials is None:
-        return grpc.aio.insecure_channel(dial_addr(addr), options=CHANNEL_OPTIONS)
-    return grpc.aio.secure_channel(dial_addr(addr), credentials, options=CHANNEL_OPTIONS)
+        return grpc.aio.insecure_channel(
+            dial_addr(addr), options=CHANNEL_OPTIONS, interceptors=interceptors
+        )
+    return grpc.aio.secure_channel(
+        dial_addr(addr), credentials, options=CHANNEL_OPTIONS, interceptors=interceptors
+    )
 
 
-def sync_channel(addr: str, credentials: grpc.ChannelCredentials | None = None) -> grpc.Channel:
-    return _sync_channel(addr, credentials, CHANNEL_OPTIONS)
+def sync_channel(
+    addr: str,
+    credentials: grpc.ChannelCredentials | None = None,
+    token_source: TokenSource | None = None,
+) -> grpc.Channel:
+    return _sync_channel(addr, credentials, token_source, CHANNEL_OPTIONS)
 
 
-def lifecycle_channel(addr: str, credentials: grpc.ChannelCredentials | None = None) -> grpc.Channel:
+def lifecycle_channel(
+    addr: str,
+    credentials: grpc.ChannelCredentials | None = None,
+    token_source: TokenSource | None = None,
+) -> grpc.Channel:
     """A channel without a retry policy, for callers that retry themselves."""
-    return _sync_channel(addr, credentials, _COMMON_OPTIONS)
+    return _sync_channel(addr, credentials, token_source, _COMMON_OPTIONS)
 
 
 def _sync_channel(
-    addr: str, credentials: grpc.ChannelCredentials | None, options: list[tuple[str, Any]]
+    addr: str,
+    credentials: grpc.ChannelCredentials | None,
+    token_source: TokenSource | None,
+    options: list[tuple[str, Any]],
 ) -> grpc.Channel:
     if credentials is None:
-        return grpc.insecure_channel(dial_addr(addr), options=options)
-    return grpc.secure_channel(dial_addr(addr), credentials, options=options)
+        channel = grpc.insecure_channel(dial_addr(addr), options=options)
+    else:
+        channel = grpc.secure_channel(dial_addr(addr), credentials, options=options)
+    if token_source is None:
+        return channel
+    return grpc.intercept_channel(channel, AuthClientInterceptor(token_source))

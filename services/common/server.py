@@ -1,8 +1,10 @@
 """gRPC server bootstrap shared by every service.
 
-Every server gets grpc.health.v1, server reflection, the error-mapping interceptor and
-graceful shutdown: on SIGTERM/SIGINT health flips to NOT_SERVING, new RPCs are refused,
-in-flight RPCs get `shutdown_grace_s` to finish, then the process exits 0.
+Every server gets grpc.health.v1, server reflection, its security (TLS on the port, and
+the authentication interceptor that applies the access policy before anything else), the
+error-mapping interceptor and graceful shutdown: on SIGTERM/SIGINT health flips to
+NOT_SERVING, new RPCs are refused, in-flight RPCs get `shutdown_grace_s` to finish, then
+the process exits 0. A new RPC gets all of it by construction.
 
 Servers are grpc.aio (one event loop per process): WatchOrder streams cost a coroutine,
 not a thread, and database I/O (asyncpg) never blocks other RPCs. To use more cores a
@@ -40,12 +42,22 @@ SERVER_OPTIONS = [
 ]
 
 
-# Server credentials for a port (None: plaintext), made in the process that serves.
-CredentialsFactory = Callable[[], grpc.ServerCredentials | None]
+@dataclass(frozen=True)
+class ServerSecurity:
+    """How a server admits callers: TLS credentials for its port (None: plaintext) and the
+    interceptors that run before the error mapping (authentication and the access policy:
+    services.common.security.server_security)."""
+
+    credentials: grpc.ServerCredentials | None = None
+    interceptors: tuple[grpc.aio.ServerInterceptor, ...] = ()
 
 
-def no_credentials() -> grpc.ServerCredentials | None:
-    return None
+# Made in the process that serves (after any fork): it reads key and certificate files.
+SecurityFactory = Callable[[], ServerSecurity]
+
+
+def no_security() -> ServerSecurity:
+    return ServerSecurity()
 
 
 @dataclass
@@ -74,12 +86,14 @@ class RunningServer:
 
 
 async def start_server(
-    addr: str, parts: ServiceParts, credentials: grpc.ServerCredentials | None = None
+    addr: str, parts: ServiceParts, security: ServerSecurity | None = None
 ) -> RunningServer:
-    """Bind `addr` (port 0 picks a free port), start serving, and report SERVING.
-
-    With `credentials` (services.common.tls.server_credentials) the port speaks TLS."""
-    server = grpc.aio.server(interceptors=[ErrorMappingInterceptor()], options=SERVER_OPTIONS)
+    """Bind `addr` (port 0 picks a free port), start serving, and report SERVING."""
+    security = security or ServerSecurity()
+    credentials = security.credentials
+    server = grpc.aio.server(
+        interceptors=[*security.interceptors, ErrorMappingInterceptor()], options=SERVER_OPTIONS
+    )
     names = list(parts.register(server))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -122,14 +136,14 @@ async def serve_until_signalled(
     addr: str,
     build: Callable[[], Awaitable[ServiceParts]],
     grace: float,
-    credentials: CredentialsFactory = no_credentials,
+    security: SecurityFactory = no_security,
 ) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     parts = await build()
-    running = await start_server(addr, parts, credentials())
+    running = await start_server(addr, parts, security())
     freeze_startup_heap()
     log_event(logger, "serving", service=name, addr=addr, port=running.port, pid=os.getpid())
     await stop.wait()
@@ -145,17 +159,17 @@ def serve(
     *,
     processes: int = 1,
     grace: float = 10.0,
-    credentials: CredentialsFactory = no_credentials,
+    security: SecurityFactory = no_security,
 ) -> int:
     """Run the service in the foreground until SIGTERM/SIGINT; returns the exit code.
 
     With processes > 1 the parent forks that many children, each with its own event loop,
     engine and server bound to the same port through SO_REUSEPORT (the kernel spreads
     connections across them); nothing gRPC-related exists before the fork, which is why
-    `credentials` is a factory each server process calls for itself.
+    `security` is a factory each server process calls for itself.
     """
     if processes <= 1:
-        run_event_loop(serve_until_signalled(name, addr, build, grace, credentials))
+        run_event_loop(serve_until_signalled(name, addr, build, grace, security))
         return 0
     children: list[int] = []
     for _ in range(processes):
@@ -163,7 +177,7 @@ def serve(
         if pid == 0:
             code = 0
             try:
-                run_event_loop(serve_until_signalled(name, addr, build, grace, credentials))
+                run_event_loop(serve_until_signalled(name, addr, build, grace, security))
             except BaseException:
                 logger.exception("server process failed")
                 code = 1

@@ -41,6 +41,9 @@ PREFETCH_MULTIPLIER = 4
 # and bounded retries are the only bound.
 STEP_TIME_LIMIT_S = 300
 
+# The `service` caller the worker is to the two services (history names it as its actor).
+WORKER_SUBJECT = "lifecycle-worker"
+
 
 class PerProcessDependencies:
     """Step dependencies built once per process, rebuilt if the pid changes (a fork)."""
@@ -85,7 +88,7 @@ def create_worker_app(settings: Settings, liveness_file: Path | None = None) -> 
     publisher = CeleryStepPublisher(app)
 
     def build() -> tuple[StepDependencies, ServiceClients]:
-        clients = ServiceClients.connect(settings)
+        clients = ServiceClients.connect(settings, subject=WORKER_SUBJECT)
         deps = StepDependencies(clients.orders, clients.reservations, publisher, timing)
         return deps, clients
 

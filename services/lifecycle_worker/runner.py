@@ -15,6 +15,7 @@ from pathlib import Path
 from celery import Celery
 from celery.exceptions import CPendingDeprecationWarning
 
+from services.common.auth.interceptors import log_auth_mode
 from services.common.config import Settings
 from services.common.lifecycle.tasks import LIFECYCLE_QUEUE
 from services.lifecycle_worker.celery_app import create_worker_app
@@ -36,6 +37,7 @@ def run_worker(
     # Celery warns at every reconnect that its default (finish running steps rather than
     # cancel them) will change; that default is our explicit choice (celery_app).
     warnings.filterwarnings("ignore", category=CPendingDeprecationWarning)
+    log_auth_mode(settings, "worker")
     app = create_worker_app(settings, liveness_file)
     return run_celery_worker(app, "lifecycle", LIFECYCLE_QUEUE, concurrency, pool, settings.log_level)
 

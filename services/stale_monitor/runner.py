@@ -11,6 +11,7 @@ import signal
 import threading
 import time
 
+from services.common.auth.interceptors import log_auth_mode
 from services.common.config import Settings
 from services.common.lifecycle.grpc_clients import ServiceClients
 from services.common.lifecycle.step_publisher import CeleryStepPublisher
@@ -20,6 +21,9 @@ from services.stale_monitor.lifecycle_probe import RedisLifecycleProbe
 from services.stale_monitor.service import MonitorDependencies, SweepPolicy, sweep_stale_orders
 
 logger = logging.getLogger("fulfillment.monitor")
+
+# The `service` caller the monitor is to the two services (history names it as its actor).
+MONITOR_SUBJECT = "stale-monitor"
 
 
 class StopRequest:
@@ -49,7 +53,8 @@ def run_monitor(settings: Settings, stop: StopRequest | None = None) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, stop.set)
     policy = SweepPolicy.from_settings(settings)
-    clients = ServiceClients.connect(settings)
+    log_auth_mode(settings, "monitor")
+    clients = ServiceClients.connect(settings, subject=MONITOR_SUBJECT)
     sender = make_sender(settings)
     probe = RedisLifecycleProbe(settings.redis_url)
     deps = MonitorDependencies(

@@ -13,7 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.common.channels import aio_channel, lifecycle_channel, sync_channel
 from services.common.config import Settings
-from services.common.server import ServiceParts
+from services.common.server import ServerSecurity, ServiceParts
 from services.common.tls import channel_credentials, server_credentials
 from services.devtools.local_ca import LocalCa, write_local_ca
 from tests.support import BackgroundServer
@@ -49,13 +49,15 @@ def tls_settings(ca: LocalCa, mutual: bool) -> Settings:
 
 @pytest.fixture(scope="module")
 def tls_server(ca: LocalCa) -> Iterator[BackgroundServer]:
-    with BackgroundServer(_health_only, server_credentials(tls_settings(ca, mutual=False))) as server:
+    security = ServerSecurity(credentials=server_credentials(tls_settings(ca, mutual=False)))
+    with BackgroundServer(_health_only, security) as server:
         yield server
 
 
 @pytest.fixture(scope="module")
 def mtls_server(ca: LocalCa) -> Iterator[BackgroundServer]:
-    with BackgroundServer(_health_only, server_credentials(tls_settings(ca, mutual=True))) as server:
+    security = ServerSecurity(credentials=server_credentials(tls_settings(ca, mutual=True)))
+    with BackgroundServer(_health_only, security) as server:
         yield server
 
 

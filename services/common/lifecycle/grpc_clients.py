@@ -49,6 +49,7 @@ from services.common.proto.fulfillment.orders.v1 import (
 )
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2_grpc as orders_grpc
+from services.common.security import service_token_source
 from services.common.tls import channel_credentials
 
 # A claim that timed out may still have been applied (and counted) by the server, so a
@@ -221,11 +222,13 @@ class ServiceClients:
     channels: tuple[grpc.Channel, ...]
 
     @classmethod
-    def connect(cls, settings: Settings) -> ServiceClients:
+    def connect(cls, settings: Settings, subject: str) -> ServiceClients:
+        """Channels to both services, presenting a `service` token for `subject`."""
         policy = RetryPolicy()
         credentials = channel_credentials(settings)
-        orders_channel = lifecycle_channel(settings.orders_addr, credentials)
-        inventory_channel = lifecycle_channel(settings.inventory_addr, credentials)
+        token_source = service_token_source(settings, subject)
+        orders_channel = lifecycle_channel(settings.orders_addr, credentials, token_source)
+        inventory_channel = lifecycle_channel(settings.inventory_addr, credentials, token_source)
         return cls(
             orders=GrpcOrders(orders_channel, settings.grpc_deadline_s, policy),
             reservations=GrpcReservations(inventory_channel, settings.grpc_deadline_s, policy),

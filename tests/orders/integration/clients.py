@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import grpc
 import psycopg2
 import redis
 
+from services.common.auth.principal import Role
+from services.common.config import Settings
 from services.common.lifecycle.status import OrderStatus
 from services.common.lifecycle.tasks import LIFECYCLE_QUEUE, RUN_STEP_TASK
 from services.common.proto.fulfillment.inventory.v1 import (
@@ -29,19 +32,45 @@ from services.common.proto.fulfillment.orders.v1 import (
     orders_service_pb2_grpc,
 )
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
+from tests.auth import authorized_channel
 
 Status = orders_pb2.Order.Status
 TIMEOUT = 30
 
 
 class Clients:
-    def __init__(self, orders_channel: grpc.Channel, inventory_channel: grpc.Channel) -> None:
+    """The public APIs as an admin, the internal ones as the worker (a `service` caller)."""
+
+    def __init__(
+        self,
+        orders_channel: grpc.Channel,
+        inventory_channel: grpc.Channel,
+        internal_orders_channel: grpc.Channel,
+        internal_inventory_channel: grpc.Channel,
+    ) -> None:
         self.orders = orders_service_pb2_grpc.OrderServiceStub(orders_channel)
-        self.lifecycle = lifecycle_service_pb2_grpc.OrderLifecycleServiceStub(orders_channel)
         self.inventory = inventory_service_pb2_grpc.InventoryServiceStub(inventory_channel)
-        self.reservations = reservation_service_pb2_grpc.ReservationServiceStub(
-            inventory_channel
+        self.lifecycle = lifecycle_service_pb2_grpc.OrderLifecycleServiceStub(
+            internal_orders_channel
         )
+        self.reservations = reservation_service_pb2_grpc.ReservationServiceStub(
+            internal_inventory_channel
+        )
+
+    @classmethod
+    @contextlib.contextmanager
+    def connect(cls, orders_addr: str, inventory_addr: str, settings: Settings) -> Iterator[Clients]:
+        channels = [
+            authorized_channel(orders_addr, settings),
+            authorized_channel(inventory_addr, settings),
+            authorized_channel(orders_addr, settings, Role.SERVICE),
+            authorized_channel(inventory_addr, settings, Role.SERVICE),
+        ]
+        try:
+            yield cls(*channels)
+        finally:
+            for channel in channels:
+                channel.close()
 
     def create_product(self, price: str = "9.99", stock: int = 1_000_000) -> int:
         product = self.inventory.CreateProduct(

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import partial
 
-import grpc
 import pytest
 import redis
 
@@ -15,6 +14,7 @@ from services.common.config import Settings
 from services.common.lifecycle.tasks import LIFECYCLE_QUEUE
 from services.common.server import ServiceParts
 from services.orders.app import OrdersApp, build_app
+from tests.auth import secured_by
 from tests.orders.integration.clients import (
     TEST_CUSTOMER_PREFIX,
     Clients,
@@ -42,13 +42,13 @@ def start_orders_server(settings: Settings) -> OrdersServer:
         built.append(app)
         return app.parts
 
-    background = BackgroundServer(build).start()
+    background = BackgroundServer(build, secured_by(settings)).start()
     return OrdersServer(background, built[0])
 
 
 @pytest.fixture(scope="package")
 def inventory_server(settings: Settings) -> Iterator[BackgroundServer]:
-    with BackgroundServer(partial(inventory_app.build, settings)) as server:
+    with BackgroundServer(partial(inventory_app.build, settings), secured_by(settings)) as server:
         yield server
 
 
@@ -68,13 +68,10 @@ def orders_server(orders_settings: Settings) -> Iterator[OrdersServer]:
 
 @pytest.fixture(scope="package")
 def clients(
-    orders_server: OrdersServer, inventory_server: BackgroundServer
+    orders_server: OrdersServer, inventory_server: BackgroundServer, settings: Settings
 ) -> Iterator[Clients]:
-    with (
-        grpc.insecure_channel(orders_server.addr) as orders_channel,
-        grpc.insecure_channel(inventory_server.addr) as inventory_channel,
-    ):
-        yield Clients(orders_channel, inventory_channel)
+    with Clients.connect(orders_server.addr, inventory_server.addr, settings) as clients:
+        yield clients
 
 
 @pytest.fixture(scope="package", autouse=True)
