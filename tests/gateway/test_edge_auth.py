@@ -349,3 +349,21 @@ def test_the_gateway_talks_mutual_tls_to_the_services(
         # The service saw Envoy's client certificate: the one every role shares.
         assert gateway.upstream.calls[-1] == Call(GET_PRODUCT, f"Bearer {token}", "fulfillment services")
         assert_refused_at_the_edge(gateway, gateway.upstream.count(), "GET", "/v1/products/9")
+
+
+@pytest.mark.parametrize("target", [
+    "//v1/products/7",
+    "/%761/products/7",
+    "/v1%2Fproducts/7",
+    "/./v1/products/7",
+    "/v1/../v1/products/7",
+    "/V1/products/7",
+    "/fulfillment.inventory.v1.InventoryService/../fulfillment.inventory.v1.InventoryService/GetProduct",
+])
+def test_no_spelling_of_an_api_path_reaches_a_service_without_a_token(gateway: Gateway, target: str) -> None:
+    """The edge check matches the path as sent; no variant of it reaches the transcoder's
+    routes without also meeting the check."""
+    before = gateway.upstream.count()
+    reply, _ = fetch(gateway, "GET", target)
+    assert reply.status in (401, 404), str(reply)
+    assert gateway.upstream.count() == before
