@@ -100,11 +100,11 @@ _RETIRE_TEST_ORDERS = """
           AND status IN ('PENDING', 'PROCESSING', 'PACKAGING', 'SHIPPED')
         RETURNING order_id, update_time, status_note
     ), recorded AS (
-        INSERT INTO orders.order_history (order_id, from_status, to_status, time, note)
+        INSERT INTO orders.order_history (order_id, from_status, to_status, time, note, actor)
         SELECT r.order_id,
                (SELECT h.to_status FROM orders.order_history AS h
                 WHERE h.order_id = r.order_id ORDER BY h.id DESC LIMIT 1),
-               'FAILED', r.update_time, r.status_note
+               'FAILED', r.update_time, r.status_note, 'service:orders-test-suite'
         FROM retired AS r
     )
     SELECT order_id::text FROM retired

@@ -16,6 +16,7 @@ from services.common.pagination import PageTokens
 from services.common.proto.fulfillment.orders.v1 import lifecycle_service_pb2 as lifecycle_pb2
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
 from services.orders.service_layer.queries import ORDERS_PAGE_TOKEN_KIND, OrderFilters
+from tests.auth_helpers import bearer_for
 from tests.orders.integration.clients import Clients, Status, order_request, sql, unique_name
 from tests.raw_grpc import LEAKED_INTERNALS, call_raw, invalid_utf8_request, rpc_methods
 
@@ -254,8 +255,10 @@ UTF8_RPCS = [m for m in ORDERS_RPCS if invalid_utf8_request(m.input_type) is not
 
 @pytest.mark.parametrize("method", ORDERS_RPCS, ids=[m.name for m in ORDERS_RPCS])
 @pytest.mark.parametrize("body", [b"\x00", b"\x0a\x05ab", b"\xff" * 12], ids=["nul", "truncated", "ff"])
-def test_a_corrupt_request_body_is_invalid_argument_in_plain_words(orders_channel, method, body):
-    result = call_raw(orders_channel, method, [body])
+def test_a_corrupt_request_body_is_invalid_argument_in_plain_words(
+    orders_channel, settings, method, body
+):
+    result = call_raw(orders_channel, method, [body], metadata=bearer_for(settings, method))
     assert result.code == INVALID, (result.code, result.details)
     assert "not a valid" in result.details and method.input_type.full_name in result.details
     assert not LEAKED_INTERNALS.search(result.details), result.details
@@ -263,15 +266,18 @@ def test_a_corrupt_request_body_is_invalid_argument_in_plain_words(orders_channe
 
 
 @pytest.mark.parametrize("method", UTF8_RPCS, ids=[m.name for m in UTF8_RPCS])
-def test_invalid_utf8_in_a_string_field_is_invalid_argument(orders_channel, method):
-    result = call_raw(orders_channel, method, [invalid_utf8_request(method.input_type)])
+def test_invalid_utf8_in_a_string_field_is_invalid_argument(orders_channel, settings, method):
+    result = call_raw(
+        orders_channel, method, [invalid_utf8_request(method.input_type)],
+        metadata=bearer_for(settings, method),
+    )
     assert result.code == INVALID, (result.code, result.details)
     assert "UTF-8" in result.details
     assert not LEAKED_INTERNALS.search(result.details), result.details
 
 
 def test_a_corrupt_message_mid_bulk_ends_the_stream_after_answering_those_before(
-    clients, orders_channel, product
+    clients, orders_channel, settings, product
 ):
     """The messages before the corrupt one are created and answered; the corrupt one and
     every message after it are not read, and the stream ends INVALID_ARGUMENT naming the
@@ -281,7 +287,10 @@ def test_a_corrupt_message_mid_bulk_ends_the_stream_after_answering_those_before
     bulk = orders_pb2.DESCRIPTOR.services_by_name["OrderService"].methods_by_name[
         "BulkCreateOrders"
     ]
-    result = call_raw(orders_channel, bulk, [valid[0], valid[1], b"\x00", valid[2]])
+    result = call_raw(
+        orders_channel, bulk, [valid[0], valid[1], b"\x00", valid[2]],
+        metadata=bearer_for(settings, bulk),
+    )
     assert result.code == INVALID, (result.code, result.details)
     assert "request stream message 2 (0-based)" in result.details
     assert not LEAKED_INTERNALS.search(result.details), result.details

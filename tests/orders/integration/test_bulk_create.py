@@ -12,6 +12,7 @@ from google.rpc import code_pb2
 
 from services.common.pagination import every_page
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
+from tests.auth import authorized_channel
 from tests.orders.integration.clients import (
     Status,
     first_step_tasks_for,
@@ -93,7 +94,7 @@ def test_items_past_the_cap_are_refused_and_the_rest_created(orders_settings, cl
     customer = unique_name("capped")
     server = start_orders_server(replace(orders_settings, bulk_max_items=5))
     try:
-        with grpc.insecure_channel(server.addr) as channel:
+        with authorized_channel(server.addr, orders_settings) as channel:
             requests = [order_request(customer, [(product, 1)]) for _ in range(8)]
             results = list(orders_stub(channel).BulkCreateOrders(iter(requests), timeout=30))
     finally:

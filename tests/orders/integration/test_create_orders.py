@@ -11,6 +11,7 @@ import pytest
 
 import services.inventory.app as inventory_app
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
+from tests.auth import authorized_channel, secured_by
 from tests.orders.integration.clients import (
     Clients,
     Status,
@@ -90,7 +91,7 @@ def test_inventory_down_is_unavailable_and_writes_nothing(orders_settings, datab
     server = start_orders_server(settings)
     customer = unique_name("no-inventory")
     try:
-        with grpc.insecure_channel(server.addr) as channel:
+        with authorized_channel(server.addr, settings) as channel:
             stub = orders_stub(channel)
             with pytest.raises(grpc.RpcError) as refused:
                 stub.CreateOrder(order_request(customer, [(1, 1)], unique_name("r")), timeout=30)
@@ -105,7 +106,7 @@ def test_known_prices_are_reused_so_an_inventory_outage_refuses_only_new_product
     orders_settings, settings, clients
 ):
     # A private inventory, so that stopping it leaves the shared one alone.
-    inventory = BackgroundServer(partial(inventory_app.build, settings)).start()
+    inventory = BackgroundServer(partial(inventory_app.build, settings), secured_by(settings)).start()
     try:
         server = start_orders_server(
             replace(orders_settings, inventory_addr=inventory.addr, grpc_deadline_s=1.0)
@@ -114,16 +115,15 @@ def test_known_prices_are_reused_so_an_inventory_outage_refuses_only_new_product
         inventory.stop()
         raise
     try:
-        with grpc.insecure_channel(server.addr) as channel:
-            with grpc.insecure_channel(inventory.addr) as inventory_channel:
-                own = Clients(channel, inventory_channel)
-                seen, unseen = own.create_product(price="4.20"), own.create_product(price="1.00")
-                first = own.create_order(unique_name(), [(seen, 2)])
+        with Clients.connect(server.addr, inventory.addr, settings) as own:
+            seen, unseen = own.create_product(price="4.20"), own.create_product(price="1.00")
+            first = own.create_order(unique_name(), [(seen, 2)])
             inventory.stop()
-            stub = orders_stub(channel)
-            again = stub.CreateOrder(order_request(unique_name(), [(seen, 1)]), timeout=30)
+            again = own.orders.CreateOrder(order_request(unique_name(), [(seen, 1)]), timeout=30)
             with pytest.raises(grpc.RpcError) as refused:
-                stub.CreateOrder(order_request(unique_name(), [(seen, 1), (unseen, 1)]), timeout=30)
+                own.orders.CreateOrder(
+                    order_request(unique_name(), [(seen, 1), (unseen, 1)]), timeout=30
+                )
     finally:
         server.background.stop()
         inventory.stop()
@@ -138,7 +138,7 @@ def test_broker_down_still_takes_the_order_for_the_stale_monitor_to_drive(
     product = clients.create_product()
     server = start_orders_server(settings)
     try:
-        with grpc.insecure_channel(server.addr) as channel:
+        with authorized_channel(server.addr, settings) as channel:
             stub = orders_stub(channel)
             order = stub.CreateOrder(order_request(unique_name(), [(product, 1)]), timeout=30)
     finally:

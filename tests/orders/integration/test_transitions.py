@@ -12,6 +12,7 @@ import pytest
 
 from services.common.proto.fulfillment.orders.v1 import lifecycle_service_pb2 as lifecycle_pb2
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
+from tests.auth import authorized_channel
 from tests.orders.integration.clients import Status, orders_stub, rpc_code, sql, unique_name
 from tests.orders.integration.conftest import start_orders_server
 from tests.support import free_port, wait_until
@@ -129,7 +130,7 @@ def test_a_release_that_failed_at_cancel_time_is_retried_later(
         replace(orders_settings, inventory_addr=f"127.0.0.1:{free_port()}", grpc_deadline_s=0.5)
     )
     try:
-        with grpc.insecure_channel(cut_off.addr) as channel:
+        with authorized_channel(cut_off.addr, orders_settings) as channel:
             canceled = orders_stub(channel).CancelOrder(
                 orders_pb2.CancelOrderRequest(order_id=order.order_id), timeout=30
             )

@@ -13,6 +13,7 @@ import pytest
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2_grpc
 from services.orders.adapters.change_feed import LISTENER_APPLICATION_NAME
+from tests.auth import authorized_aio_channel, authorized_channel
 from tests.orders.integration.clients import Status, orders_stub, sql, unique_name
 from tests.orders.integration.conftest import start_orders_server
 from tests.support import wait_until
@@ -75,7 +76,7 @@ def test_watching_a_finished_order_shows_it_once_and_ends(clients):
 
 
 def test_200_watchers_neither_starve_unary_calls_nor_outlive_their_clients(
-    clients, orders_server
+    clients, orders_server, settings
 ):
     product = clients.create_product()
     orders = [clients.create_order(unique_name("crowd"), [(product, 1)]) for _ in range(20)]
@@ -88,7 +89,7 @@ def test_200_watchers_neither_starve_unary_calls_nor_outlive_their_clients(
         return orders_server.background.call(count())
 
     async def scenario() -> list[list[int]]:
-        async with grpc.aio.insecure_channel(orders_server.addr) as channel:
+        async with authorized_aio_channel(orders_server.addr, settings) as channel:
             stub = orders_service_pb2_grpc.OrderServiceStub(channel)
             calls = [
                 stub.WatchOrder(orders_pb2.WatchOrderRequest(order_id=o.order_id), timeout=60)
@@ -154,7 +155,7 @@ def test_stopping_the_server_ends_watches_with_unavailable(clients, orders_setti
     server = start_orders_server(orders_settings)
     stopped = False
     try:
-        with grpc.insecure_channel(server.addr) as channel:
+        with authorized_channel(server.addr, orders_settings) as channel:
             watch = Watch(orders_stub(channel), order.order_id)
             assert watch.next().status == Status.PENDING
             server.background.stop(grace=5)
