@@ -14,6 +14,7 @@ from grpc_health.v1 import health_pb2
 
 from services.common.proto.fulfillment.inventory.v1 import inventory_service_pb2 as pb
 from services.common.proto.fulfillment.inventory.v1 import inventory_service_pb2_grpc as pb_grpc
+from tests.auth import authorized_channel
 from tests.support import (
     Process,
     free_port,
@@ -44,7 +45,7 @@ def _not_serving(addr: str) -> bool:
 
 
 def test_sigterm_during_load_finishes_in_flight_calls_and_exits_zero(
-    inventory, make_product, service_env: dict[str, str], log_dir: Path
+    inventory, make_product, settings, service_env: dict[str, str], log_dir: Path
 ) -> None:
     product = make_product(stock=0)
     addr = f"127.0.0.1:{free_port()}"
@@ -53,7 +54,7 @@ def test_sigterm_during_load_finishes_in_flight_calls_and_exits_zero(
     stop = threading.Event()
 
     def add_one_unit_until_refused() -> None:
-        with grpc.insecure_channel(addr) as channel:
+        with authorized_channel(addr, settings) as channel:
             stub = pb_grpc.InventoryServiceStub(channel)
             request = pb.AdjustStockRequest(product_id=product.product_id, delta=1)
             while not stop.is_set():

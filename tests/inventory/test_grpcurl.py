@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.auth import token
+
 pytestmark = pytest.mark.integration
 
 INVENTORY = "fulfillment.inventory.v1.InventoryService"
@@ -23,8 +25,13 @@ def _grpcurl_path() -> str:
     return found
 
 
-def _grpcurl(addr: str, *args: str, data: dict | None = None) -> subprocess.CompletedProcess:
+def _grpcurl(
+    addr: str, *args: str, data: dict | None = None, bearer: str | None = None
+) -> subprocess.CompletedProcess:
+    """Reflection needs no token; a call presents `bearer` as a real caller would."""
     command = [_grpcurl_path(), "-plaintext"]
+    if bearer is not None:
+        command += ["-H", f"authorization: Bearer {bearer}"]
     if data is not None:
         command += ["-d", json.dumps(data)]
     return subprocess.run(
@@ -42,11 +49,12 @@ def test_grpcurl_lists_every_service_through_reflection(inventory_server) -> Non
     }
 
 
-def test_grpcurl_creates_a_product_and_reads_its_stock(inventory_server) -> None:
+def test_grpcurl_creates_a_product_and_reads_its_stock(inventory_server, settings) -> None:
     sku = f"sku-{uuid.uuid4()}"
     created = _grpcurl(
         inventory_server.addr, f"{INVENTORY}/CreateProduct",
         data={"sku": sku, "name": "Lamp", "price": "5.5", "initial_stock": 4},
+        bearer=token(settings),
     )
     assert created.returncode == 0, created.stderr
     product = json.loads(created.stdout)
@@ -58,7 +66,7 @@ def test_grpcurl_creates_a_product_and_reads_its_stock(inventory_server) -> None
 
     stock = _grpcurl(
         inventory_server.addr, f"{INVENTORY}/GetStock",
-        data={"product_id": product["product_id"]},
+        data={"product_id": product["product_id"]}, bearer=token(settings),
     )
     assert stock.returncode == 0, stock.stderr
     assert json.loads(stock.stdout) == {
@@ -66,10 +74,11 @@ def test_grpcurl_creates_a_product_and_reads_its_stock(inventory_server) -> None
     }
 
 
-def test_grpcurl_shows_a_readable_error_with_field_violations(inventory_server) -> None:
+def test_grpcurl_shows_a_readable_error_with_field_violations(inventory_server, settings) -> None:
     result = _grpcurl(
         inventory_server.addr, f"{INVENTORY}/CreateProduct",
         data={"sku": f"sku-{uuid.uuid4()}", "name": "Lamp", "price": "1.234"},
+        bearer=token(settings),
     )
     assert result.returncode != 0
     assert "Code: InvalidArgument" in result.stderr

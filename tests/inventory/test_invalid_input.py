@@ -16,6 +16,7 @@ from services.common.pagination import PageTokens
 from services.common.proto.fulfillment.inventory.v1 import inventory_service_pb2 as pb
 from services.common.proto.fulfillment.inventory.v1 import reservation_service_pb2 as rpb
 from services.inventory.service_layer.catalog import PRODUCTS_PAGE_TOKEN_KIND
+from tests.auth_helpers import bearer_for
 from tests.inventory.calls import details_of, new_order_id, reserve_request, rpc_error
 from tests.raw_grpc import LEAKED_INTERNALS, call_raw, invalid_utf8_request, rpc_methods
 
@@ -281,9 +282,9 @@ UTF8_RPCS = [m for m in INVENTORY_RPCS if invalid_utf8_request(m.input_type) is 
 @pytest.mark.parametrize("method", INVENTORY_RPCS, ids=[m.name for m in INVENTORY_RPCS])
 @pytest.mark.parametrize("body", [b"\x00", b"\x0a\x05ab", b"\xff" * 12], ids=["nul", "truncated", "ff"])
 def test_a_corrupt_request_body_is_invalid_argument_in_plain_words(
-    inventory_channel, method, body
+    inventory_channel, settings, method, body
 ) -> None:
-    result = call_raw(inventory_channel, method, [body])
+    result = call_raw(inventory_channel, method, [body], metadata=bearer_for(settings, method))
     assert result.code is grpc.StatusCode.INVALID_ARGUMENT, (result.code, result.details)
     assert "not a valid" in result.details and method.input_type.full_name in result.details
     assert not LEAKED_INTERNALS.search(result.details), result.details
@@ -291,8 +292,13 @@ def test_a_corrupt_request_body_is_invalid_argument_in_plain_words(
 
 
 @pytest.mark.parametrize("method", UTF8_RPCS, ids=[m.name for m in UTF8_RPCS])
-def test_invalid_utf8_in_a_string_field_is_invalid_argument(inventory_channel, method) -> None:
-    result = call_raw(inventory_channel, method, [invalid_utf8_request(method.input_type)])
+def test_invalid_utf8_in_a_string_field_is_invalid_argument(
+    inventory_channel, settings, method
+) -> None:
+    result = call_raw(
+        inventory_channel, method, [invalid_utf8_request(method.input_type)],
+        metadata=bearer_for(settings, method),
+    )
     assert result.code is grpc.StatusCode.INVALID_ARGUMENT, (result.code, result.details)
     assert "UTF-8" in result.details
     assert not LEAKED_INTERNALS.search(result.details), result.details

@@ -8,19 +8,23 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2
 
+from services.common.auth.principal import Role
 from services.common.proto.fulfillment.inventory.v1 import reservation_service_pb2 as rpb
 from services.common.proto.fulfillment.inventory.v1 import (
     reservation_service_pb2_grpc as rpb_grpc,
 )
+from tests.auth import authorized_channel
 from tests.inventory.calls import details_of, new_order_id, race, reserve_request, stock_of
 
 pytestmark = pytest.mark.integration
 
 
-def test_64_concurrent_clients_never_oversell(inventory, inventory_server, make_product) -> None:
+def test_64_concurrent_clients_never_oversell(
+    inventory, inventory_server, settings, make_product
+) -> None:
     product = make_product(stock=20)
     pid = product.product_id
-    clients = [grpc.insecure_channel(inventory_server.addr) for _ in range(64)]
+    clients = [authorized_channel(inventory_server.addr, settings, Role.SERVICE) for _ in range(64)]
     stocks_seen: list[int] = []
     done = threading.Event()
 

@@ -17,6 +17,7 @@ from services.common.proto.fulfillment.inventory.v1 import inventory_service_pb2
 from services.common.proto.fulfillment.inventory.v1 import inventory_service_pb2_grpc as pb_grpc
 from services.inventory.adapters.tables import SCHEMA, metadata
 from services.inventory.app import build
+from tests.auth import authorized_channel, secured_by
 from tests.inventory.calls import rpc_error
 from tests.support import BackgroundServer, free_port
 
@@ -44,12 +45,13 @@ def test_migrated_schema_matches_the_adapter_tables(database_url: str) -> None:
 @pytest.fixture
 def server_without_database(settings: Settings):
     unreachable = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
-    with BackgroundServer(partial(build, replace(settings, inventory_database_url=unreachable))) as server:
+    without = replace(settings, inventory_database_url=unreachable)
+    with BackgroundServer(partial(build, without), secured_by(without)) as server:
         yield server
 
 
-def test_unreachable_database_is_unavailable_not_internal(server_without_database) -> None:
-    with grpc.insecure_channel(server_without_database.addr) as channel:
+def test_unreachable_database_is_unavailable_not_internal(server_without_database, settings) -> None:
+    with authorized_channel(server_without_database.addr, settings) as channel:
         stub = pb_grpc.InventoryServiceStub(channel)
         error = rpc_error(lambda: stub.GetStock(pb.GetStockRequest(product_id=1), timeout=30))
     assert error.code() is grpc.StatusCode.UNAVAILABLE, error.details()
