@@ -15,6 +15,7 @@ import pytest
 from grpc_health.v1 import health_pb2
 
 import services.inventory.app as inventory_app
+from services.common.auth.principal import Role
 from services.common.config import Settings
 from services.common.proto.fulfillment.inventory.v1 import inventory_service_pb2 as inventory_pb2
 from services.common.proto.fulfillment.inventory.v1 import inventory_service_pb2_grpc
@@ -26,6 +27,7 @@ from services.common.proto.fulfillment.orders.v1 import (
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
 from services.devtools.stores import NoFreeRedisDb, claim_redis_db
 from services.orders.app import build as build_orders
+from tests.auth import authorized, bearer, secured_by
 from tests.support import BackgroundServer, health_status, private_database
 
 REDIS_BASE = os.environ.get("FULFILLMENT_TEST_REDIS", "redis://127.0.0.1:6379")
@@ -47,25 +49,30 @@ class Known:
 class FuzzTarget:
     inventory: BackgroundServer
     orders: BackgroundServer
+    # Channels without a token of their own: each call presents the one its caller has
+    # (tests.auth_helpers.bearer_for), an admin's or the service's.
     inventory_channel: grpc.Channel
     orders_channel: grpc.Channel
     known: Known
+    settings: Settings
 
     def assert_healthy(self) -> None:
         """Both servers report SERVING and still answer a real read."""
         for server in (self.inventory, self.orders):
             assert health_status(server.addr, timeout=5) == health_pb2.HealthCheckResponse.SERVING
         product_id = self.known.product_ids[0]
+        admin = bearer(self.settings)
         inventory_service_pb2_grpc.InventoryServiceStub(self.inventory_channel).GetStock(
-            inventory_pb2.GetStockRequest(product_id=product_id), timeout=10
+            inventory_pb2.GetStockRequest(product_id=product_id), timeout=10, metadata=admin
         )
         orders_service_pb2_grpc.OrderServiceStub(self.orders_channel).GetOrder(
-            orders_pb2.GetOrderRequest(order_id=self.known.order_ids[0]), timeout=10
+            orders_pb2.GetOrderRequest(order_id=self.known.order_ids[0]), timeout=10,
+            metadata=admin,
         )
 
 
 @pytest.fixture(scope="package")
-def fuzz_settings() -> Iterator[Settings]:
+def fuzz_settings(signing_key: str) -> Iterator[Settings]:
     try:
         redis_url, release_redis = claim_redis_db(REDIS_BASE)
     except NoFreeRedisDb:
@@ -73,7 +80,7 @@ def fuzz_settings() -> Iterator[Settings]:
     try:
         with private_database("fulfillment_fuzz") as database_url:
             yield replace(
-                Settings.from_env({}),
+                Settings.from_env({"FULFILLMENT_AUTH_SIGNING_KEY": signing_key}),
                 database_url=database_url,
                 inventory_database_url=database_url,
                 orders_database_url=database_url,
@@ -90,21 +97,31 @@ def fuzz_settings() -> Iterator[Settings]:
 
 @pytest.fixture(scope="package")
 def fuzz(fuzz_settings: Settings) -> Iterator[FuzzTarget]:
-    with BackgroundServer(partial(inventory_app.build, fuzz_settings)) as inventory:
+    security = secured_by(fuzz_settings)
+    with BackgroundServer(partial(inventory_app.build, fuzz_settings), security) as inventory:
         orders_settings = replace(fuzz_settings, inventory_addr=inventory.addr)
         with (
-            BackgroundServer(partial(build_orders, orders_settings)) as orders,
+            BackgroundServer(partial(build_orders, orders_settings), security) as orders,
             grpc.insecure_channel(inventory.addr) as inventory_channel,
             grpc.insecure_channel(orders.addr) as orders_channel,
         ):
-            known = _seed(inventory_channel, orders_channel)
-            yield FuzzTarget(inventory, orders, inventory_channel, orders_channel, known)
+            known = _seed(inventory_channel, orders_channel, fuzz_settings)
+            yield FuzzTarget(
+                inventory, orders, inventory_channel, orders_channel, known, fuzz_settings
+            )
 
 
-def _seed(inventory_channel: grpc.Channel, orders_channel: grpc.Channel) -> Known:
-    inventory = inventory_service_pb2_grpc.InventoryServiceStub(inventory_channel)
-    orders = orders_service_pb2_grpc.OrderServiceStub(orders_channel)
-    lifecycle = lifecycle_service_pb2_grpc.OrderLifecycleServiceStub(orders_channel)
+def _seed(
+    inventory_channel: grpc.Channel, orders_channel: grpc.Channel, settings: Settings
+) -> Known:
+    """As an admin, and the lifecycle steps as the worker does them (a `service` caller)."""
+    inventory = inventory_service_pb2_grpc.InventoryServiceStub(
+        authorized(inventory_channel, settings)
+    )
+    orders = orders_service_pb2_grpc.OrderServiceStub(authorized(orders_channel, settings))
+    lifecycle = lifecycle_service_pb2_grpc.OrderLifecycleServiceStub(
+        authorized(orders_channel, settings, Role.SERVICE)
+    )
     product_ids = [
         inventory.CreateProduct(
             inventory_pb2.CreateProductRequest(

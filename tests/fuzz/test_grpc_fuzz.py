@@ -25,6 +25,7 @@ from services.common.proto.fulfillment.inventory.v1 import inventory_service_pb2
 from services.common.proto.fulfillment.inventory.v1 import reservation_service_pb2 as reservation_pb2
 from services.common.proto.fulfillment.orders.v1 import lifecycle_service_pb2 as lifecycle_pb2
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
+from tests.auth_helpers import bearer_for
 from tests.fuzz.conftest import FuzzTarget, Known
 from tests.fuzz.strategies import Hints, corrupt_bytes, messages
 from tests.raw_grpc import (
@@ -114,7 +115,12 @@ def _channel(fuzz: FuzzTarget, method: MethodDescriptor) -> grpc.Channel:
 
 def _send(fuzz: FuzzTarget, method: MethodDescriptor, payloads: list[bytes]) -> RawResult:
     watched = WATCHED_RESPONSES if method.server_streaming and not method.client_streaming else None
-    return call_raw(_channel(fuzz, method), method, payloads, timeout=30, max_responses=watched)
+    # A valid token of a role allowed to call the method, so that the payload is what the
+    # server judges (admin for the public RPCs, service for the internal ones).
+    return call_raw(
+        _channel(fuzz, method), method, payloads, timeout=30, max_responses=watched,
+        metadata=bearer_for(fuzz.settings, method),
+    )
 
 
 def _assert_deliberate(method: MethodDescriptor, payloads: list[bytes], result: RawResult) -> None:
