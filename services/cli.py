@@ -69,6 +69,9 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
 
     try:
         result = run_demo(settings, count=args.orders, timeout=args.timeout)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except grpc.RpcError as exc:
         print(
             f"error: the stack did not answer ({exc.code().name}: {exc.details()}); "

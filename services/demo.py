@@ -19,6 +19,7 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from services.common.auth.principal import Role
 from services.common.channels import sync_channel
 from services.common.config import Settings
 from services.common.lifecycle.status import OrderStatus
@@ -31,6 +32,7 @@ from services.common.proto.fulfillment.inventory.v1 import (
 )
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as ord_pb
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2_grpc as ord_grpc
+from services.common.security import local_token_source
 from services.common.tls import channel_credentials
 
 Status = ord_pb.Order.Status
@@ -116,9 +118,14 @@ def run_demo(
     console = console or Console()
     run_id = uuid.uuid4().hex[:6]
     customer = f"demo-customer-{run_id}"
+    # The catalogue is an admin's to seed; the orders are one customer's, who sees and
+    # cancels only its own.
+    admin = local_token_source(settings, Role.ADMIN, f"demo-admin-{run_id}")
+    shopper = local_token_source(settings, Role.CUSTOMER, customer)
+    credentials = channel_credentials(settings)
     with (
-        sync_channel(settings.inventory_addr, channel_credentials(settings)) as inv_channel,
-        sync_channel(settings.orders_addr, channel_credentials(settings)) as ord_channel,
+        sync_channel(settings.inventory_addr, credentials, admin) as inv_channel,
+        sync_channel(settings.orders_addr, credentials, shopper) as ord_channel,
     ):
         inventory = inv_grpc.InventoryServiceStub(inv_channel)
         orders = ord_grpc.OrderServiceStub(ord_channel)

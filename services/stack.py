@@ -11,6 +11,7 @@ is a worker whose liveness file goes stale (its consumer hung or stopped consumi
 
 from __future__ import annotations
 
+import getpass
 import os
 import signal
 import subprocess
@@ -21,6 +22,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from services.common.auth.keys import is_local_key_set
+from services.common.auth.mint import mint_token
+from services.common.auth.principal import Role
 from services.common.config import Settings, redact_url
 from services.common.tls import channel_credentials
 from services.devtools.processes import kill_group, terminate_group
@@ -208,7 +212,8 @@ def _banner(settings: Settings, workers: int) -> str:
     return "\n".join(
         [
             "up: ready",
-            f"  gateway (HTTP/JSON + gRPC)  {url}   e.g. curl {url}/v1/products",
+            f"  gateway (HTTP/JSON + gRPC)  {url}",
+            *_access_lines(settings, url),
             f"  gateway admin               http://127.0.0.1:{settings.gateway_admin_port}",
             f"  inventory gRPC              {settings.inventory_addr}",
             f"  orders gRPC                 {settings.orders_addr}",
@@ -218,3 +223,28 @@ def _banner(settings: Settings, workers: int) -> str:
             "  Ctrl-C stops everything.",
         ]
     )
+
+
+ADMIN_TOKEN_TTL_S = 12 * 3600
+
+
+def _access_lines(settings: Settings, url: str) -> list[str]:
+    """How to call the stack: a ready-to-paste admin token and curl line, or why not."""
+    if not settings.auth_enabled:
+        return [
+            "  authentication              OFF (FULFILLMENT_AUTH=off): every call is accepted "
+            "without a token, as an admin; for local experiments only",
+            f"  try it                      curl {url}/v1/products",
+        ]
+    if not is_local_key_set(settings):
+        return [
+            "  authentication              tokens from the identity provider of "
+            "FULFILLMENT_AUTH_JWKS (iss "
+            f"{settings.auth_issuer}, aud {settings.auth_audience})",
+        ]
+    token = mint_token(settings, Role.ADMIN, f"admin-{getpass.getuser()}", ADMIN_TOKEN_TTL_S)
+    return [
+        f"  admin token (12 h)          export TOKEN={token}",
+        "                              (`fulfillment token --role admin|customer` prints others)",
+        f'  try it                      curl -H "Authorization: Bearer $TOKEN" {url}/v1/products',
+    ]

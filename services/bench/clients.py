@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 
 import grpc
 
@@ -19,7 +20,9 @@ from services.common.proto.fulfillment.orders.v1 import orders_service_pb2
 CREATE_ORDER = "/fulfillment.orders.v1.OrderService/CreateOrder"
 RESERVE_STOCK = "/fulfillment.inventory.v1.ReservationService/ReserveStock"
 
-RawCall = Callable[[bytes], Awaitable[bytes]]
+RawCall = Callable[..., Awaitable[bytes]]
+# The call metadata a bench caller presents: its bearer token (empty with authentication off).
+Metadata = tuple[tuple[str, str], ...]
 
 
 def open_channels(
@@ -40,8 +43,13 @@ def open_channel(
     return grpc.aio.secure_channel(dial_addr(addr), credentials, options=options)
 
 
-def raw_calls(channels: Sequence[grpc.aio.Channel], method: str) -> list[RawCall]:
-    return [channel.unary_unary(method) for channel in channels]  # bytes in, bytes out
+def raw_calls(
+    channels: Sequence[grpc.aio.Channel], method: str, metadata: Metadata = ()
+) -> list[RawCall]:
+    """Bytes in, bytes out; the token goes as metadata on each call (a channel interceptor
+    would cost the load generator CPU that a real client need not spend)."""
+    calls = [channel.unary_unary(method) for channel in channels]
+    return [partial(call, metadata=metadata) for call in calls] if metadata else list(calls)
 
 
 async def close_channels(channels: Sequence[grpc.aio.Channel]) -> None:
@@ -50,7 +58,12 @@ async def close_channels(channels: Sequence[grpc.aio.Channel]) -> None:
 
 
 async def seed_products(
-    addr: str, tag: str, count: int, stock: int, credentials: grpc.ChannelCredentials | None = None
+    addr: str,
+    tag: str,
+    count: int,
+    stock: int,
+    credentials: grpc.ChannelCredentials | None = None,
+    metadata: Metadata = (),
 ) -> list[int]:
     async with open_channel(addr, credentials) as channel:
         stub = inventory_service_pb2_grpc.InventoryServiceStub(channel)
@@ -64,15 +77,23 @@ async def seed_products(
                     initial_stock=stock,
                 ),
                 timeout=10,
+                metadata=metadata,
             )
             ids.append(product.product_id)
         return ids
 
 
-async def stock_level(addr: str, product_id: int, credentials: grpc.ChannelCredentials | None = None) -> int:
+async def stock_level(
+    addr: str,
+    product_id: int,
+    credentials: grpc.ChannelCredentials | None = None,
+    metadata: Metadata = (),
+) -> int:
     async with open_channel(addr, credentials) as channel:
         stub = inventory_service_pb2_grpc.InventoryServiceStub(channel)
-        reply = await stub.GetStock(inventory_service_pb2.GetStockRequest(product_id=product_id), timeout=10)
+        reply = await stub.GetStock(
+            inventory_service_pb2.GetStockRequest(product_id=product_id), timeout=10, metadata=metadata
+        )
         return reply.stock_level
 
 

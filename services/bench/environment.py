@@ -13,9 +13,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from services.bench.clients import Metadata
 from services.bench.rss import process_tree_rss
+from services.common.auth.principal import Role
 from services.common.config import Settings
 from services.common.database.urls import admin_url, libpq_url
+from services.common.security import local_token_source
 from services.common.tls import channel_credentials
 from services.devtools.processes import command_line, descendants, kill_group, terminate_group
 from services.devtools.stores import NoFreeRedisDb, claim_redis_db, free_port, private_database
@@ -57,6 +60,15 @@ class BenchEnvironment:
     # Peak RSS seen so far per pid, so processes that exit (recycled pool children) count.
     _peaks: dict[int, dict[str, object]] = field(default_factory=dict)
     _service_of: dict[int, str] = field(default_factory=dict)
+    _bearers: dict[Role, Metadata] = field(default_factory=dict)
+
+    def bearer(self, role: Role) -> Metadata:
+        """Call metadata for a bench caller of `role`, minted once from the local signing
+        key (nothing with authentication off)."""
+        if role not in self._bearers:
+            source = local_token_source(self.settings, role, f"bench-{role.value}", ttl_s=24 * 3600)
+            self._bearers[role] = (("authorization", f"Bearer {source()}"),) if source else ()
+        return self._bearers[role]
 
     @property
     def database_url(self) -> str:
@@ -211,6 +223,10 @@ def bench_environment(
             tls_cert="",
             tls_key="",
             tls_ca="",
+            # Its processes and its load generator share the local signing key, whatever
+            # identity provider the environment names: the bench mints its callers' tokens.
+            auth_jwks="",
+            service_token="",
         )
         environment.settings = settings
         environment.env = {
@@ -238,6 +254,11 @@ def bench_environment(
             "FULFILLMENT_STEP_DELAY_MAX_S": "0",
             "FULFILLMENT_SERVER_PROCESSES": str(processes),
             "FULFILLMENT_LOG_LEVEL": log_level,
+            "FULFILLMENT_AUTH": "on" if settings.auth_enabled else "off",
+            "FULFILLMENT_AUTH_SIGNING_KEY": settings.auth_signing_key,
+            "FULFILLMENT_AUTH_ISSUER": settings.auth_issuer,
+            "FULFILLMENT_AUTH_AUDIENCE": settings.auth_audience,
+            "FULFILLMENT_AUTH_ROLES_CLAIM": settings.auth_roles_claim,
             "PYTHONUNBUFFERED": "1",
         }
         yield environment

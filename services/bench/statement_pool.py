@@ -105,6 +105,7 @@ def create_params(_caller: int, _call: int, count: int = 1) -> tuple[RawStatemen
     lines = [(order_id, number) for order_id in order_ids for number in range(random.randint(1, 3))]
     return CREATE, {
         "order_ids": order_ids,
+        "customer_ids": ["bench"] * count,
         "customer_names": ["bench"] * count,
         "request_ids": [uuid.uuid4().hex for _ in order_ids],
         "fingerprints": ["f"] * count,
@@ -114,6 +115,7 @@ def create_params(_caller: int, _call: int, count: int = 1) -> tuple[RawStatemen
         "product_ids": [number + 1 for _, number in lines],
         "quantities": [1] * len(lines),
         "unit_prices": [Decimal("9.99")] * len(lines),
+        "actor": "customer:bench",
     }
 
 
@@ -142,6 +144,7 @@ class Advances:
             "due_in_s": 3600.0,
             "release_stock": False,
             "channel": "bench_pool_unheard",
+            "actor": "service:bench",
         }
 
 

@@ -18,6 +18,7 @@ from services.bench.clients import close_channels, open_channels, order_request,
 from services.bench.context import ScenarioContext, ratio, target
 from services.bench.raw_tables import SCHEMA, create_raw_tables, drop_raw_tables
 from services.bench.stats import RunStats, summarize
+from services.common.auth.principal import Role
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
 from services.common.tls import channel_credentials
 
@@ -28,7 +29,8 @@ async def run(ctx: ScenarioContext) -> dict[str, Any]:
     env, sizes = ctx.environment, ctx.sizes
     env.start_services()
     products = await seed_products(
-        env.settings.inventory_addr, f"{ctx.tag}-bulk", 50, 1_000_000, channel_credentials(env.settings)
+        env.settings.inventory_addr, f"{ctx.tag}-bulk", 50, 1_000_000,
+        channel_credentials(env.settings), env.bearer(Role.ADMIN),
     )
     customer = f"bench-{ctx.tag}-bulk"
     streams = [
@@ -85,7 +87,9 @@ async def _bulk_streams(ctx: ScenarioContext, streams: list[list[orders_pb2.Crea
                 response_deserializer=orders_pb2.BulkCreateOrderResult.FromString,
             )
             sent = time.perf_counter()
-            async for result in call(iter(requests), timeout=120):
+            async for result in call(
+                iter(requests), timeout=120, metadata=ctx.environment.bearer(Role.CUSTOMER)
+            ):
                 if result.status.code == 0 and result.order.order_id:
                     created += 1
                 else:
@@ -114,6 +118,7 @@ def _raw_inserts(ctx: ScenarioContext, streams: list[list[orders_pb2.CreateOrder
             orders.append(
                 (
                     order_id,
+                    "bench-customer",
                     request.customer_name,
                     "PENDING",
                     "order received",
@@ -129,7 +134,7 @@ def _raw_inserts(ctx: ScenarioContext, streams: list[list[orders_pb2.CreateOrder
             items.extend(
                 (order_id, n, i.product_id, i.quantity, "19.99") for n, i in enumerate(request.items)
             )
-            history.append((order_id, None, "PENDING", now, "order received", now))
+            history.append((order_id, None, "PENDING", now, "order received", now, "customer:bench"))
         batches.append((orders, items, history))
     task, advance = ctx.task("bulk: raw INSERT limit", total=sum(len(s) for s in streams))
     connections = [psycopg2.connect(url) for _ in range(ctx.sizes.bulk_parallel_streams)]
@@ -143,9 +148,9 @@ def _raw_inserts(ctx: ScenarioContext, streams: list[list[orders_pb2.CreateOrder
             with conn, conn.cursor() as cur:
                 execute_values(
                     cur,
-                    f"INSERT INTO {SCHEMA}.orders (order_id, customer_name, status, status_note, "
-                    "create_time, update_time, next_step_due_time, stale_claims, stock_release_pending, "
-                    "request_id, request_fingerprint) VALUES %s",
+                    f"INSERT INTO {SCHEMA}.orders (order_id, customer_id, customer_name, status, "
+                    "status_note, create_time, update_time, next_step_due_time, stale_claims, "
+                    "stock_release_pending, request_id, request_fingerprint) VALUES %s",
                     batch[0],
                     page_size=len(batch[0]),
                 )
@@ -159,7 +164,7 @@ def _raw_inserts(ctx: ScenarioContext, streams: list[list[orders_pb2.CreateOrder
                 execute_values(
                     cur,
                     f"INSERT INTO {SCHEMA}.order_history (order_id, from_status, to_status, "
-                    "time, note, next_step_due_time) VALUES %s",
+                    "time, note, next_step_due_time, actor) VALUES %s",
                     batch[2],
                     page_size=len(batch[2]),
                 )

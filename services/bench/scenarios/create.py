@@ -18,6 +18,7 @@ from services.bench.clients import (
 from services.bench.context import ScenarioContext, ratio, target
 from services.bench.echo_server import METHOD as ECHO
 from services.bench.stats import RunStats, closed_loop
+from services.common.auth.principal import Role
 from services.common.tls import channel_credentials
 from services.devtools.stores import free_port
 from services.stack_parts import grpc_serving
@@ -37,12 +38,16 @@ async def run(ctx: ScenarioContext) -> dict[str, Any]:
     )
     credentials = channel_credentials(env.settings)
     products = await seed_products(
-        env.settings.inventory_addr, f"{ctx.tag}-create", 50, 1_000_000, credentials
+        env.settings.inventory_addr, f"{ctx.tag}-create", 50, 1_000_000, credentials,
+        env.bearer(Role.ADMIN),
     )
     customer = f"bench-{ctx.tag}-create"
     orders_channels = open_channels(env.settings.orders_addr, CHANNELS, credentials)
     echo_channels = open_channels(echo_addr, CHANNELS)
-    create_calls, echo_calls = raw_calls(orders_channels, CREATE_ORDER), raw_calls(echo_channels, ECHO)
+    # Orders placed as a customer would, its token verified by the server on every call;
+    # the echo server is the bare limit, with no authentication.
+    create_calls = raw_calls(orders_channels, CREATE_ORDER, env.bearer(Role.CUSTOMER))
+    echo_calls = raw_calls(echo_channels, ECHO)
 
     def request_bytes() -> bytes:
         return order_request(ctx.rng, products, customer, uuid.uuid4().hex).SerializeToString()

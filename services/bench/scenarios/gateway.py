@@ -21,6 +21,7 @@ from services.bench.clients import (
 from services.bench.context import ScenarioContext, ratio, target
 from services.bench.http1 import HttpConnection
 from services.bench.stats import RunStats, closed_loop
+from services.common.auth.principal import Role
 from services.common.tls import channel_credentials
 
 
@@ -29,14 +30,22 @@ async def run(ctx: ScenarioContext) -> dict[str, Any]:
     env.start_services()
     env.start_gateway()
     credentials = channel_credentials(env.settings)
-    products = await seed_products(env.settings.inventory_addr, f"{ctx.tag}-gw", 50, 1_000_000, credentials)
+    products = await seed_products(
+        env.settings.inventory_addr, f"{ctx.tag}-gw", 50, 1_000_000, credentials,
+        env.bearer(Role.ADMIN),
+    )
+    customer_bearer = env.bearer(Role.CUSTOMER)
     customer = f"bench-{ctx.tag}-gw"
     concurrency = sizes.gateway_concurrency
     channels = open_channels(env.settings.orders_addr, 8, credentials)
-    calls = raw_calls(channels, CREATE_ORDER)
+    calls = raw_calls(channels, CREATE_ORDER, customer_bearer)
     # Each caller holds a keep-alive connection for its request, like a pool of HTTP clients.
     idle: asyncio.Queue[HttpConnection] = asyncio.Queue()
-    connections = [HttpConnection("127.0.0.1", env.settings.gateway_port) for _ in range(concurrency)]
+    authorization = customer_bearer[0][1] if customer_bearer else ""
+    connections = [
+        HttpConnection("127.0.0.1", env.settings.gateway_port, authorization)
+        for _ in range(concurrency)
+    ]
     for connection in connections:
         idle.put_nowait(connection)
 

@@ -23,6 +23,7 @@ from services.bench.clients import (
 from services.bench.context import ScenarioContext, ratio, target
 from services.bench.raw_tables import SCHEMA, create_raw_tables, drop_raw_tables
 from services.bench.stats import RunStats, closed_loop
+from services.common.auth.principal import Role
 from services.common.database.engines import ConnectionBudget
 from services.common.proto.fulfillment.inventory.v1 import reservation_service_pb2 as reservation_pb2
 from services.common.tls import channel_credentials
@@ -37,10 +38,13 @@ async def run(ctx: ScenarioContext) -> dict[str, Any]:
     initial = sum(quantities) - sum(quantities) // 20  # the last ~5% of the demand is refused
     credentials = channel_credentials(env.settings)
     (product_id,) = await seed_products(
-        env.settings.inventory_addr, f"{ctx.tag}-hot", 1, initial, credentials
+        env.settings.inventory_addr, f"{ctx.tag}-hot", 1, initial, credentials,
+        env.bearer(Role.ADMIN),
     )
     system, reserved_units, refused = await _reserve(ctx, product_id, quantities)
-    final = await stock_level(env.settings.inventory_addr, product_id, credentials)
+    final = await stock_level(
+        env.settings.inventory_addr, product_id, credentials, env.bearer(Role.ADMIN)
+    )
     held = _units_held(env.inventory_database_url, product_id)
     create_raw_tables(env.database_url)
     try:
@@ -88,7 +92,8 @@ async def _reserve(ctx: ScenarioContext, product_id: int, quantities: list[int])
     channels = open_channels(
         ctx.environment.settings.inventory_addr, 8, channel_credentials(ctx.environment.settings)
     )
-    calls = raw_calls(channels, RESERVE_STOCK)
+    # ReserveStock is internal: the worker calls it as a `service` caller.
+    calls = raw_calls(channels, RESERVE_STOCK, ctx.environment.bearer(Role.SERVICE))
     reserved_units = refused = 0
 
     # Built before the clock starts, as the limit's arguments are: the load generator

@@ -19,6 +19,7 @@ from services.bench.context import ScenarioContext, ratio, target
 from services.bench.noop_chain import DONE_KEY, NOOP_QUEUE, NOOP_TASK, create_noop_app
 from services.bench.scenarios.bulk import BULK_CREATE
 from services.bench.stats import RunStats, summarize
+from services.common.auth.principal import Role
 from services.common.lifecycle.tasks import LIFECYCLE_QUEUE
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
 from services.common.tls import channel_credentials
@@ -36,7 +37,8 @@ async def run(ctx: ScenarioContext) -> dict[str, Any]:
         redis.Redis.from_url(env.settings.redis_url).delete(LIFECYCLE_QUEUE)
     env.start_worker(ctx.worker_concurrency, ctx.worker_pool)
     products = await seed_products(
-        env.settings.inventory_addr, f"{ctx.tag}-life", 50, 10_000_000, channel_credentials(env.settings)
+        env.settings.inventory_addr, f"{ctx.tag}-life", 50, 10_000_000,
+        channel_credentials(env.settings), env.bearer(Role.ADMIN),
     )
     customer = f"bench-{ctx.tag}-life"
     requests = [order_request(ctx.rng, products, customer, uuid.uuid4().hex) for _ in range(count)]
@@ -80,7 +82,10 @@ async def _walk_orders(
         )
         rejected = 0
         for start in range(0, len(requests), STREAM_SIZE):
-            async for result in bulk(iter(requests[start : start + STREAM_SIZE]), timeout=120):
+            async for result in bulk(
+                iter(requests[start : start + STREAM_SIZE]), timeout=120,
+                metadata=ctx.environment.bearer(Role.CUSTOMER),
+            ):
                 rejected += result.status.code != 0
     conn = psycopg2.connect(ctx.environment.database_url)
     conn.autocommit = True
