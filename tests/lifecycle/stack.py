@@ -18,6 +18,7 @@ from pathlib import Path
 import grpc
 import redis
 
+from services.common.config import Settings
 from services.common.lifecycle.status import NORMAL_PATH, OrderStatus
 from services.common.pagination import every_page
 from services.common.proto.fulfillment.inventory.v1 import (
@@ -29,6 +30,7 @@ from services.common.proto.fulfillment.inventory.v1 import (
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2_grpc as orders_grpc
 from services.devtools.stores import REDIS_LOCK_KEY
+from tests.auth import authorized_channel
 from tests.support import Process, free_port, fulfillment_command, wait_healthy, wait_until
 
 Status = orders_pb2.Order.Status
@@ -55,12 +57,14 @@ def purge_broker(redis_url: str) -> None:
 
 
 class Services:
-    """`fulfillment serve inventory` and `fulfillment serve orders` on free loopback ports."""
+    """`fulfillment serve inventory` and `fulfillment serve orders` on free loopback ports,
+    probed through their public APIs as an admin (with a token signed by the key in `env`)."""
 
     def __init__(self, env: dict[str, str], log_dir: Path, tag: str = "") -> None:
         self.env = dict(env)
         self.env["INVENTORY_ADDR"] = f"127.0.0.1:{free_port()}"
         self.env["ORDERS_ADDR"] = f"127.0.0.1:{free_port()}"
+        self.settings = Settings.from_env(self.env)
         self.log_dir = log_dir
         self.tag = tag
         self.processes: list[Process] = []
@@ -83,7 +87,7 @@ class Services:
         return self
 
     def channel(self, addr_var: str) -> grpc.Channel:
-        channel = grpc.insecure_channel(self.env[addr_var])
+        channel = authorized_channel(self.env[addr_var], self.settings)
         self.channels.append(channel)
         return channel
 

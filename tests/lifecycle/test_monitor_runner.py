@@ -19,24 +19,23 @@ pytestmark = pytest.mark.integration
 
 
 def test_monitor_keeps_sweeping_while_the_orders_service_is_down_and_stops_on_request(
-    caplog: pytest.LogCaptureFixture, redis_url: str
+    caplog: pytest.LogCaptureFixture, settings: Settings
 ) -> None:
-
-    settings = replace(
-        Settings(),
+    # The test run's broker db and signing key, and services nowhere to be found.
+    monitor_settings = replace(
+        settings,
         orders_addr=f"127.0.0.1:{free_port()}",
         inventory_addr=f"127.0.0.1:{free_port()}",
-        redis_url=redis_url,
         sweep_interval_s=0.05,
         grpc_deadline_s=0.5,
     )
     # A live worker, so that the sweep goes as far as asking the (absent) orders service.
-    broker = redis.Redis.from_url(redis_url)
+    broker = redis.Redis.from_url(monitor_settings.redis_url)
     write_beat(broker, WorkerBeat("fake-worker", time.time() + 60, True, 0, None, None))
     stop = StopRequest()
     exit_codes: list[int] = []
     monitor = threading.Thread(
-        target=lambda: exit_codes.append(run_monitor(settings, stop)), daemon=True
+        target=lambda: exit_codes.append(run_monitor(monitor_settings, stop)), daemon=True
     )
     monitor.start()
     try:
