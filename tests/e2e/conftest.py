@@ -12,6 +12,10 @@ from typing import Any
 
 import pytest
 
+from services.common.auth.principal import Role
+from services.common.config import Settings
+from tests.auth import bearer
+from tests.auth_helpers import authorization_header
 from tests.support import Process, free_port, fulfillment_command, wait_until
 
 
@@ -22,11 +26,28 @@ class Stack:
     inventory_addr: str
     orders_addr: str
     admin: str
+    # Signs with the key the stack verifies with (FULFILLMENT_AUTH_SIGNING_KEY).
+    settings: Settings
+
+    def authorization(self, role: Role = Role.ADMIN, subject: str = "") -> dict[str, str]:
+        """The HTTP header a caller with a token of `role` sends."""
+        return authorization_header(self.settings, role, subject)
+
+    def bearer(self, role: Role = Role.ADMIN, subject: str = "") -> tuple[tuple[str, str]]:
+        """The same token as gRPC call metadata."""
+        return bearer(self.settings, role, subject)
 
     def http(
-        self, method: str, path: str, body: Any = None, timeout: float = 30
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        timeout: float = 30,
+        role: Role = Role.ADMIN,
+        subject: str = "",
     ) -> tuple[int, Any]:
-        """One HTTP/JSON call through Envoy; returns (status, parsed JSON body or text)."""
+        """One HTTP/JSON call through Envoy as a caller with a token of `role` (an admin
+        unless told); returns (status, parsed JSON body or text)."""
         data = (
             body if isinstance(body, bytes) else None if body is None else json.dumps(body).encode()
         )
@@ -34,7 +55,7 @@ class Stack:
             f"{self.gateway}{path}",
             data=data,
             method=method,
-            headers={"content-type": "application/json"},
+            headers={"content-type": "application/json", **self.authorization(role, subject)},
         )
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -49,7 +70,9 @@ class Stack:
 
 
 @pytest.fixture(scope="package")
-def stack(service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(
+    service_env: dict[str, str], settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
     ports = {name: free_port() for name in ("inventory", "orders", "gateway", "admin")}
     env = {
         **service_env,
@@ -76,6 +99,7 @@ def stack(service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
             env["INVENTORY_ADDR"],
             env["ORDERS_ADDR"],
             f"http://127.0.0.1:{ports['admin']}",
+            settings,
         )
     finally:
         process.stop(timeout=30)

@@ -10,8 +10,11 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
+from services.common.config import Settings
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2, orders_service_pb2_grpc
 from services.stack_parts import http_answers
+from tests.auth import bearer
+from tests.auth_helpers import authorization_header
 from tests.e2e.conftest import Stack
 from tests.e2e.gateway_replies import assert_error, exchange, send
 from tests.support import Process, free_port, fulfillment_command, wait_until
@@ -42,7 +45,7 @@ ORDER_ID = "6b1f0f4e-5d7f-4a55-9a55-0d5e3b1e9f00"
     ],
 )
 def test_bodies_the_transcoder_cannot_parse_answer_400(stack: Stack, target: str, body: bytes) -> None:
-    assert_error(send(stack.gateway, "POST", target, body), 400, INVALID_ARGUMENT)
+    assert_error(send(stack.gateway, "POST", target, body, stack.authorization()), 400, INVALID_ARGUMENT)
 
 
 @pytest.mark.parametrize(
@@ -56,7 +59,7 @@ def test_bodies_the_transcoder_cannot_parse_answer_400(stack: Stack, target: str
     ],
 )
 def test_path_and_query_values_of_the_wrong_type_answer_400(stack: Stack, target: str) -> None:
-    assert_error(send(stack.gateway, "GET", target), 400, INVALID_ARGUMENT)
+    assert_error(send(stack.gateway, "GET", target, headers=stack.authorization()), 400, INVALID_ARGUMENT)
 
 
 @pytest.mark.parametrize(
@@ -77,7 +80,7 @@ def test_path_and_query_values_of_the_wrong_type_answer_400(stack: Stack, target
 )
 def test_invalid_utf8_in_a_path_or_query_answers_400(stack: Stack, method: str, target: str) -> None:
     body = b"{}" if method == "POST" else None
-    assert_error(send(stack.gateway, method, target, body), 400, INVALID_ARGUMENT)
+    assert_error(send(stack.gateway, method, target, body, stack.authorization()), 400, INVALID_ARGUMENT)
 
 
 @pytest.mark.parametrize(
@@ -93,7 +96,7 @@ def test_invalid_utf8_in_a_path_or_query_answers_400(stack: Stack, method: str, 
     ],
 )
 def test_unknown_routes_and_methods_answer_404(stack: Stack, method: str, target: str) -> None:
-    assert_error(send(stack.gateway, method, target, b"{}"), 404, NOT_FOUND)
+    assert_error(send(stack.gateway, method, target, b"{}", stack.authorization()), 404, NOT_FOUND)
 
 
 @pytest.mark.parametrize(
@@ -108,7 +111,8 @@ def test_unknown_routes_and_methods_answer_404(stack: Stack, method: str, target
     "content_type", ["application/json", "application/x-www-form-urlencoded", "application/grpc-web"]
 )
 def test_plain_http_to_a_grpc_method_answers_415(stack: Stack, target: str, content_type: str) -> None:
-    reply = send(stack.gateway, "POST", target, b"{}", headers={"content-type": content_type})
+    headers = {"content-type": content_type, **stack.authorization()}
+    reply = send(stack.gateway, "POST", target, b"{}", headers)
     error = assert_error(reply, 415, INVALID_ARGUMENT)
     assert "gRPC" in error["message"]
 
@@ -116,23 +120,31 @@ def test_plain_http_to_a_grpc_method_answers_415(stack: Stack, target: str, cont
 def test_native_grpc_through_the_gateway_is_not_held_to_the_http_body_limit(stack: Stack) -> None:
     with grpc.insecure_channel(stack.gateway.removeprefix("http://")) as channel:
         orders = orders_service_pb2_grpc.OrderServiceStub(channel)
+        admin = stack.bearer()
         with pytest.raises(grpc.RpcError) as bad_id:
-            orders.GetOrder(orders_service_pb2.GetOrderRequest(order_id="nope"), timeout=10)
+            orders.GetOrder(
+                orders_service_pb2.GetOrderRequest(order_id="nope"), timeout=10, metadata=admin
+            )
         assert bad_id.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         oversized_name = orders_service_pb2.CreateOrderRequest(
             customer_name="x" * (UNARY_BODY_LIMIT + 1),
             items=[orders_service_pb2.CreateOrderItem(product_id=1, quantity=1)],
         )
         with pytest.raises(grpc.RpcError) as too_long:
-            orders.CreateOrder(oversized_name, timeout=10)
+            orders.CreateOrder(oversized_name, timeout=10, metadata=admin)
         assert too_long.value.code() == grpc.StatusCode.INVALID_ARGUMENT, too_long.value.details()
 
 
 def test_upstream_errors_have_every_key_of_the_shape(stack: Stack) -> None:
-    missing = assert_error(send(stack.gateway, "GET", f"/v1/orders/{uuid.uuid4()}"), 404, NOT_FOUND)
+    admin = stack.authorization()
+    missing = assert_error(
+        send(stack.gateway, "GET", f"/v1/orders/{uuid.uuid4()}", headers=admin), 404, NOT_FOUND
+    )
     assert missing["details"] == []
     empty = json.dumps({"customer_name": "", "items": []}).encode()
-    invalid = assert_error(send(stack.gateway, "POST", "/v1/orders", empty), 400, INVALID_ARGUMENT)
+    invalid = assert_error(
+        send(stack.gateway, "POST", "/v1/orders", empty, admin), 400, INVALID_ARGUMENT
+    )
     (bad_request,) = invalid["details"]
     assert bad_request["@type"] == "type.googleapis.com/google.rpc.BadRequest"
     assert {v["field"] for v in bad_request["field_violations"]} == {"customer_name", "items"}
@@ -147,49 +159,61 @@ def test_a_body_over_the_route_limit_answers_413_before_it_is_sent(
     # Only the headers go out: the answer comes from Content-Length alone.
     headers = (
         f"POST {target} HTTP/1.1\r\nHost: gateway\r\ncontent-type: application/json\r\n"
-        f"content-length: {limit + 1}\r\n\r\n"
-    )
-    assert_error(exchange(stack.gateway, headers.encode(), timeout=10), 413, RESOURCE_EXHAUSTED)
+        f"content-length: {limit + 1}\r\n"
+    ).encode() + _authorization_line(stack) + b"\r\n"
+    assert_error(exchange(stack.gateway, headers, timeout=10), 413, RESOURCE_EXHAUSTED)
 
 
 def test_a_chunked_body_over_the_unary_limit_answers_413(stack: Stack) -> None:
     chunks = [b'{"customer_name": "', b"x" * (UNARY_BODY_LIMIT + 1), b'"}']
-    assert_error(send(stack.gateway, "POST", "/v1/orders", iter(chunks)), 413, RESOURCE_EXHAUSTED)
+    reply = send(stack.gateway, "POST", "/v1/orders", iter(chunks), stack.authorization())
+    assert_error(reply, 413, RESOURCE_EXHAUSTED)
 
 
 def test_the_bulk_route_takes_a_body_over_the_unary_limit(stack: Stack) -> None:
     oversized = [{"customer_name": "x" * UNARY_BODY_LIMIT, "items": [{"product_id": 1, "quantity": 1}]}]
-    reply = send(stack.gateway, "POST", "/v1/orders:bulkCreate", json.dumps(oversized).encode())
+    body = json.dumps(oversized).encode()
+    reply = send(stack.gateway, "POST", "/v1/orders:bulkCreate", body, stack.authorization())
     assert reply.status == 200, str(reply)
     (result,) = json.loads(reply.body)
     assert result["status"]["code"] == INVALID_ARGUMENT and "order" not in result
 
 
+def _authorization_line(stack: Stack) -> bytes:
+    """The admin's Authorization header as a raw request line: the refusals below come
+    from how the request is framed, not from a missing token."""
+    ((name, value),) = stack.authorization().items()
+    return f"{name}: {value}\r\n".encode()
+
+
 def test_oversized_headers_answer_431(stack: Stack) -> None:
-    big = b"GET /v1/products HTTP/1.1\r\nHost: gateway\r\nx-big: " + b"a" * 40_000 + b"\r\n\r\n"
+    start = b"GET /v1/products HTTP/1.1\r\nHost: gateway\r\n" + _authorization_line(stack)
+    big = start + b"x-big: " + b"a" * 40_000 + b"\r\n\r\n"
     assert_error(exchange(stack.gateway, big), 431, RESOURCE_EXHAUSTED)
     many = b"".join(b"x-header-%d: v\r\n" % i for i in range(120))
-    too_many = b"GET /v1/products HTTP/1.1\r\nHost: gateway\r\n" + many + b"\r\n"
+    too_many = start + many + b"\r\n"
     assert_error(exchange(stack.gateway, too_many), 431, RESOURCE_EXHAUSTED)
 
 
 def test_http_1_0_answers_426(stack: Stack) -> None:
-    reply = exchange(stack.gateway, b"GET /v1/products HTTP/1.0\r\nHost: gateway\r\n\r\n")
-    assert_error(reply, 426, INVALID_ARGUMENT)
+    raw = b"GET /v1/products HTTP/1.0\r\nHost: gateway\r\n" + _authorization_line(stack) + b"\r\n"
+    assert_error(exchange(stack.gateway, raw), 426, INVALID_ARGUMENT)
 
 
 def test_malformed_http_answers_400(stack: Stack) -> None:
+    authorization = _authorization_line(stack)
     for raw in (
         b"GARBAGE\r\n\r\n",
-        b"GET /v1/products HTTP/1.1\r\nHost: gateway\r\ncontent-length: abc\r\n\r\n",
-        b"POST /v1/orders HTTP/1.1\r\nHost: gateway\r\n"
-        b"transfer-encoding: chunked\r\ncontent-length: 3\r\n\r\n",
+        b"GET /v1/products HTTP/1.1\r\nHost: gateway\r\n" + authorization
+        + b"content-length: abc\r\n\r\n",
+        b"POST /v1/orders HTTP/1.1\r\nHost: gateway\r\n" + authorization
+        + b"transfer-encoding: chunked\r\ncontent-length: 3\r\n\r\n",
     ):
         assert_error(exchange(stack.gateway, raw), 400, INVALID_ARGUMENT)
 
 
 def test_request_headers_not_sent_in_time_answer_408(stack: Stack) -> None:
-    half_sent = b"GET /v1/products HTTP/1.1\r\nHost: gateway\r\n"
+    half_sent = b"GET /v1/products HTTP/1.1\r\nHost: gateway\r\n" + _authorization_line(stack)
     assert_error(exchange(stack.gateway, half_sent, timeout=20), 408, DEADLINE_EXCEEDED)
 
 
@@ -200,7 +224,8 @@ def test_request_headers_not_sent_in_time_answer_408(stack: Stack) -> None:
 def test_the_admin_interface_is_not_reachable_through_the_gateway_port(
     stack: Stack, method: str, path: str
 ) -> None:
-    assert_error(send(stack.gateway, method, path), 404, NOT_FOUND)
+    # Not even for an admin's token: the admin interface has no route on the gateway.
+    assert_error(send(stack.gateway, method, path, headers=stack.authorization()), 404, NOT_FOUND)
     # The paths are the admin's: its own port answers them.
     if method == "GET":
         assert send(stack.admin, method, path).status == 200
@@ -243,16 +268,22 @@ def gateway_without_services(
     ],
 )
 def test_unavailable_services_answer_503_code_14(
-    gateway_without_services: str, method: str, target: str, body: bytes | None
+    gateway_without_services: str, settings: Settings, method: str, target: str, body: bytes | None
 ) -> None:
-    error = assert_error(send(gateway_without_services, method, target, body), 503, UNAVAILABLE)
+    reply = send(gateway_without_services, method, target, body, authorization_header(settings))
+    error = assert_error(reply, 503, UNAVAILABLE)
     assert "upstream" not in error["message"]
 
 
-def test_native_grpc_callers_get_unavailable_with_a_plain_message(gateway_without_services: str) -> None:
+def test_native_grpc_callers_get_unavailable_with_a_plain_message(
+    gateway_without_services: str, settings: Settings
+) -> None:
     with grpc.insecure_channel(gateway_without_services.removeprefix("http://")) as channel:
         orders = orders_service_pb2_grpc.OrderServiceStub(channel)
         with pytest.raises(grpc.RpcError) as info:
-            orders.GetOrder(orders_service_pb2.GetOrderRequest(order_id=ORDER_ID), timeout=10)
+            orders.GetOrder(
+                orders_service_pb2.GetOrderRequest(order_id=ORDER_ID), timeout=10,
+                metadata=bearer(settings),
+            )
     assert info.value.code() == grpc.StatusCode.UNAVAILABLE
     assert not info.value.details().startswith("{"), info.value.details()

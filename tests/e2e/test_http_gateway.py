@@ -15,6 +15,7 @@ from typing import Any
 import grpc
 import pytest
 
+from services.common.auth.principal import Role
 from services.common.lifecycle.status import NORMAL_PATH, OrderStatus
 from services.common.proto.fulfillment.inventory.v1 import (
     reservation_service_pb2,
@@ -137,6 +138,7 @@ def test_cancel_over_http_returns_stock(stack: Stack) -> None:
             "POST", "/v1/orders", {"customer_name": "Bo", "items": [{"product_id": pid, "quantity": 1}]}
         )
         assert status == 200 and order["status"] == OrderStatus.PENDING, order
+        # Directly, as the worker does it: a `service` caller.
         with grpc.insecure_channel(stack.inventory_addr) as channel:
             reserved = reservation_service_pb2_grpc.ReservationServiceStub(channel).ReserveStock(
                 reservation_service_pb2.ReserveStockRequest(
@@ -144,6 +146,7 @@ def test_cancel_over_http_returns_stock(stack: Stack) -> None:
                     items=[reservation_service_pb2.ReservationItem(product_id=pid, quantity=1)],
                 ),
                 timeout=10,
+                metadata=stack.bearer(Role.SERVICE),
             )
         assert reserved.newly_reserved
         assert stock() == 3
@@ -234,7 +237,7 @@ def test_watch_streams_states_to_delivered(stack: Stack) -> None:
     )
     host, port = stack.gateway.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=60)
-    conn.request("GET", f"/v1/orders/{order['order_id']}:watch")
+    conn.request("GET", f"/v1/orders/{order['order_id']}:watch", headers=stack.authorization())
     response = conn.getresponse()
     assert response.status == 200
     states = [o["status"] for o in json.loads(response.read().decode())]
@@ -270,6 +273,8 @@ def test_errors_are_json_with_http_codes(stack: Stack) -> None:
 
 
 def test_internal_services_are_not_reachable_through_the_gateway(stack: Stack) -> None:
+    # Not even with the token of the `service` role, the one the services admit to them.
+    service = stack.bearer(Role.SERVICE)
     gateway_addr = stack.gateway.removeprefix("http://")
     with grpc.insecure_channel(gateway_addr) as channel:
         release = channel.unary_unary(
@@ -279,7 +284,8 @@ def test_internal_services_are_not_reachable_through_the_gateway(stack: Stack) -
         )
         with pytest.raises(grpc.RpcError) as info:
             release(
-                reservation_service_pb2.ReleaseStockRequest(order_id=str(uuid.uuid4())), timeout=10
+                reservation_service_pb2.ReleaseStockRequest(order_id=str(uuid.uuid4())),
+                timeout=10, metadata=service,
             )
         assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
         claim = channel.unary_unary(
@@ -288,7 +294,9 @@ def test_internal_services_are_not_reachable_through_the_gateway(stack: Stack) -
             response_deserializer=lifecycle_service_pb2.ClaimStaleOrdersResponse.FromString,
         )
         with pytest.raises(grpc.RpcError) as info:
-            claim(lifecycle_service_pb2.ClaimStaleOrdersRequest(limit=1), timeout=10)
+            claim(lifecycle_service_pb2.ClaimStaleOrdersRequest(limit=1), timeout=10, metadata=service)
         assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    status, _ = stack.http("POST", "/fulfillment.orders.v1.OrderLifecycleService/AdvanceOrder", {})
+    status, _ = stack.http(
+        "POST", "/fulfillment.orders.v1.OrderLifecycleService/AdvanceOrder", {}, role=Role.SERVICE
+    )
     assert status == 404

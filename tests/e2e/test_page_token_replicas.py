@@ -20,6 +20,7 @@ from services.common.proto.fulfillment.inventory.v1 import inventory_service_pb2
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2_grpc as orders_grpc
 from services.migrations import migrate_all
+from tests.auth import authorized
 from tests.support import Process, free_port, fulfillment_command, private_database, wait_healthy
 
 pytestmark = pytest.mark.e2e
@@ -33,11 +34,17 @@ def token_database() -> Iterator[str]:
 
 
 def _serve(
-    service: str, env: dict[str, str], log_dir: Path, stack: ExitStack, secrets: list[str]
+    service: str,
+    env: dict[str, str],
+    settings: Settings,
+    log_dir: Path,
+    stack: ExitStack,
+    secrets: list[str],
 ) -> list[grpc.Channel]:
     """One `fulfillment serve <service>` process per entry of `secrets` (the
     FULFILLMENT_PAGE_TOKEN_SECRET it gets, "" for none), started together, each healthy;
-    they stop, and their channels close, with `stack`."""
+    they stop, and their channels (an admin's, with a token signed by `settings`' key)
+    close, with `stack`."""
     address_variable = "INVENTORY_ADDR" if service == "inventory" else "ORDERS_ADDR"
     started = []
     for index, secret in enumerate(secrets):
@@ -51,7 +58,10 @@ def _serve(
             wait_healthy(addr, timeout=30)
         except TimeoutError:
             raise AssertionError(process.output()[-3000:]) from None
-    return [stack.enter_context(grpc.insecure_channel(addr)) for addr, _ in started]
+    return [
+        authorized(stack.enter_context(grpc.insecure_channel(addr)), settings)
+        for addr, _ in started
+    ]
 
 
 def _stored_secrets(database_url: str) -> list[bytes]:
@@ -89,8 +99,9 @@ def _seed_orders(database_url: str, count: int) -> None:
         with connection, connection.cursor() as cursor:
             for _ in range(count):
                 cursor.execute(
-                    "INSERT INTO orders.orders (order_id, customer_name, status, create_time,"
-                    " update_time) VALUES (%s, 'token test', 'DELIVERED', now(), now())",
+                    "INSERT INTO orders.orders (order_id, customer_name, customer_id, status,"
+                    " create_time, update_time)"
+                    " VALUES (%s, 'token test', 'token-test', 'DELIVERED', now(), now())",
                     (str(uuid.uuid4()),),
                 )
     finally:
@@ -98,12 +109,12 @@ def _seed_orders(database_url: str, count: int) -> None:
 
 
 def test_an_inventory_page_token_from_one_process_is_accepted_by_another(
-    service_env: dict[str, str], token_database: str, tmp_path: Path
+    service_env: dict[str, str], settings: Settings, token_database: str, tmp_path: Path
 ) -> None:
     env = {**service_env, "DATABASE_URL": token_database}
     with ExitStack() as stack:
         first, second, other_deployment = _serve(
-            "inventory", env, tmp_path, stack, ["", "", "another deployment's secret"]
+            "inventory", env, settings, tmp_path, stack, ["", "", "another deployment's secret"]
         )
         for _ in range(3):
             inv_grpc.InventoryServiceStub(first).CreateProduct(
@@ -130,12 +141,12 @@ def test_an_inventory_page_token_from_one_process_is_accepted_by_another(
 
 
 def test_an_orders_page_token_from_one_process_is_accepted_by_another(
-    service_env: dict[str, str], token_database: str, tmp_path: Path
+    service_env: dict[str, str], settings: Settings, token_database: str, tmp_path: Path
 ) -> None:
     env = {**service_env, "DATABASE_URL": token_database}
     _seed_orders(token_database, 3)
     with ExitStack() as stack:
-        first, second = _serve("orders", env, tmp_path, stack, ["", ""])
+        first, second = _serve("orders", env, settings, tmp_path, stack, ["", ""])
         request = orders_pb2.ListOrdersRequest(page_size=1, customer_name="token test")
         page = orders_grpc.OrderServiceStub(first).ListOrders(request, timeout=10)
         assert page.next_page_token

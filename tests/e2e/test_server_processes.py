@@ -8,11 +8,12 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import grpc
 import pytest
 
+from services.common.config import Settings
 from services.common.proto.fulfillment.inventory.v1 import inventory_service_pb2 as inv
 from services.common.proto.fulfillment.inventory.v1 import inventory_service_pb2_grpc as inv_grpc
+from tests.auth import authorized_channel
 from tests.e2e.test_up import _alive, _descendants
 from tests.support import Process, free_port, fulfillment_command, wait_healthy, wait_until
 
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_two_server_processes_share_the_port_and_stop_together(
-    service_env: dict[str, str], tmp_path: Path
+    service_env: dict[str, str], settings: Settings, tmp_path: Path
 ) -> None:
     addr = f"127.0.0.1:{free_port()}"
     env = {**service_env, "INVENTORY_ADDR": addr}
@@ -32,7 +33,7 @@ def test_two_server_processes_share_the_port_and_stop_together(
 
         def create(i: int) -> int:
             # A channel per call: new connections are what the kernel spreads over processes.
-            with grpc.insecure_channel(addr) as channel:
+            with authorized_channel(addr, settings) as channel:
                 product = inv_grpc.InventoryServiceStub(channel).CreateProduct(
                     inv.CreateProductRequest(
                         sku=f"multi-{uuid.uuid4().hex[:10]}", name="p", price="1.00", initial_stock=i
