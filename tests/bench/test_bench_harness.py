@@ -24,10 +24,12 @@ SCENARIOS = {"create", "bulk", "hot-sku", "lifecycle", "gateway"}
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def results(tmp_path_factory: pytest.TempPathFactory, signing_key: str) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("bench") / "all.json"
     plot = out.with_suffix(".png")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FULFILLMENT_", "GATEWAY_"))}
+    # The bench mints its callers' tokens with this key: the test run's, never the user's.
+    env["FULFILLMENT_AUTH_SIGNING_KEY"] = signing_key
     bench = subprocess.Popen(
         [
             *fulfillment_command("bench", "all", "--profile", "tiny", "--workers", "2"),
