@@ -18,7 +18,12 @@ from services.common.lifecycle.step_publisher import CeleryStepPublisher
 from services.common.lifecycle.tasks import make_sender
 from services.common.logs import log_event
 from services.stale_monitor.lifecycle_probe import RedisLifecycleProbe
-from services.stale_monitor.service import MonitorDependencies, SweepPolicy, sweep_stale_orders
+from services.stale_monitor.service import (
+    MonitorDependencies,
+    RememberedLag,
+    SweepPolicy,
+    sweep_stale_orders,
+)
 
 logger = logging.getLogger("fulfillment.monitor")
 
@@ -58,7 +63,7 @@ def run_monitor(settings: Settings, stop: StopRequest | None = None) -> int:
     sender = make_sender(settings)
     probe = RedisLifecycleProbe(settings.redis_url)
     deps = MonitorDependencies(
-        clients.orders, clients.reservations, CeleryStepPublisher(sender), probe
+        clients.orders, clients.reservations, CeleryStepPublisher(sender), RememberedLag(probe)
     )
     log_event(
         logger, "monitor_started", sweep_interval_s=settings.sweep_interval_s,

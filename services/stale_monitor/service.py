@@ -22,9 +22,11 @@ from __future__ import annotations
 import enum
 import logging
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from services.common.config import Settings
@@ -104,6 +106,33 @@ class LifecycleUnreadable(Exception):
 class LifecycleProbe(Protocol):
     def read(self) -> LifecycleLag:
         """The lifecycle's lag and live workers now; raises LifecycleUnreadable."""
+
+
+# How long a lag once seen is still believed. A backlog drains step by step, but what the
+# broker shows of it can vanish at once: when a worker takes the last queued steps, they
+# wait inside it, and its heartbeat (every 2 s) has not said so yet.
+LAG_MEMORY_S = 30.0
+
+
+class RememberedLag:
+    """A probe whose lag is the longest it read in the last `memory_s` seconds."""
+
+    def __init__(
+        self, probe: LifecycleProbe, memory_s: float = LAG_MEMORY_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._probe = probe
+        self._memory_s = memory_s
+        self._clock = clock
+        self._seen: deque[tuple[float, float]] = deque()
+
+    def read(self) -> LifecycleLag:
+        lag = self._probe.read()
+        now = self._clock()
+        self._seen.append((now, lag.lag_s))
+        while self._seen and now - self._seen[0][0] > self._memory_s:
+            self._seen.popleft()
+        return replace(lag, lag_s=max(seen for _, seen in self._seen))
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,12 @@ from services.common.lifecycle.health import LifecycleLag
 from services.common.lifecycle.ports import OrderItem, StaleOrder
 from services.common.lifecycle.status import OrderStatus
 from services.stale_monitor import domain as stale_rules
-from services.stale_monitor.service import MonitorDependencies, SweepPolicy, sweep_stale_orders
+from services.stale_monitor.service import (
+    MonitorDependencies,
+    RememberedLag,
+    SweepPolicy,
+    sweep_stale_orders,
+)
 from tests.lifecycle.fakes import FakeLifecycle, FakeOrders, FakePublisher, FakeReservations
 
 pytestmark = pytest.mark.unit
@@ -255,3 +260,18 @@ def test_stale_failure_note_names_the_step_and_the_redrives() -> None:
     note = stale_rules.FailStale(2).note(OrderStatus.PACKAGING)
     assert note == "stale: step PACKAGING overdue after 2 re-drives"
     assert stale_rules.Redrive(1, 2).note == "re-drive attempt 1 of 2"
+
+
+def test_a_lag_once_seen_is_believed_for_a_while_after_the_broker_stops_showing_it() -> None:
+    lifecycle = FakeLifecycle()
+    now = [0.0]
+    remembered = RememberedLag(lifecycle, memory_s=30.0, clock=lambda: now[0])
+
+    lifecycle.lag = LifecycleLag(live_workers=1, queue_length=500, lag_s=90.0)
+    assert remembered.read().lag_s == 90.0
+    now[0] = 20.0
+    lifecycle.lag = LifecycleLag(live_workers=1, queue_length=0, lag_s=0.0)
+    assert remembered.read().lag_s == 90.0, "a drained queue is not a drained backlog"
+    now[0] = 51.0
+    assert remembered.read().lag_s == 0.0
+    assert remembered.read().queue_length == 0
