@@ -80,8 +80,18 @@ def settings(database_url: str, redis_url: str, signing_key: str) -> Settings:
 def service_env(database_url: str, redis_url: str, signing_key: str) -> dict[str, str]:
     """Environment for `fulfillment ...` subprocesses pointed at this run's stores and
     signing key."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FULFILLMENT_", "GATEWAY_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("FULFILLMENT_", "GATEWAY_", "OTEL_")) and not k.endswith("_METRICS_ADDR")
+    }
     env.update(
+        # No /metrics listeners unless a test asks for them on ports it picked (the
+        # defaults 9101-9104 would collide with a developer's `up` and with each other).
+        INVENTORY_METRICS_ADDR="",
+        ORDERS_METRICS_ADDR="",
+        WORKER_METRICS_ADDR="",
+        MONITOR_METRICS_ADDR="",
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
         FULFILLMENT_AUTH_SIGNING_KEY=signing_key,
