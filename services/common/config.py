@@ -42,6 +42,11 @@ class Settings:
     shutdown_grace_s: float = 10.0
     server_processes: int = 1
     log_level: str = "INFO"
+    # Where each part serves Prometheus /metrics; empty: that part serves none.
+    inventory_metrics_addr: str = "127.0.0.1:9101"
+    orders_metrics_addr: str = "127.0.0.1:9102"
+    worker_metrics_addr: str = "127.0.0.1:9103"
+    monitor_metrics_addr: str = "127.0.0.1:9104"
     # Transport security (services/common/tls.py): empty means plaintext; cert and key
     # together turn TLS on, the CA too makes it mutual.
     tls_cert: str = ""
@@ -98,6 +103,10 @@ class Settings:
             shutdown_grace_s=_number(env, "FULFILLMENT_SHUTDOWN_GRACE_S", float, 10.0),
             server_processes=_number(env, "FULFILLMENT_SERVER_PROCESSES", int, 1, minimum=1),
             log_level=(env.get("FULFILLMENT_LOG_LEVEL") or "INFO").upper(),
+            inventory_metrics_addr=_metrics_addr(env, "INVENTORY_METRICS_ADDR", cls.inventory_metrics_addr),
+            orders_metrics_addr=_metrics_addr(env, "ORDERS_METRICS_ADDR", cls.orders_metrics_addr),
+            worker_metrics_addr=_metrics_addr(env, "WORKER_METRICS_ADDR", cls.worker_metrics_addr),
+            monitor_metrics_addr=_metrics_addr(env, "MONITOR_METRICS_ADDR", cls.monitor_metrics_addr),
             tls_cert=_readable_file(env, "FULFILLMENT_TLS_CERT"),
             tls_key=_readable_file(env, "FULFILLMENT_TLS_KEY"),
             tls_ca=_readable_file(env, "FULFILLMENT_TLS_CA"),
@@ -133,6 +142,23 @@ def _number(
     if value < minimum:
         raise ConfigError(f"{name} must be >= {minimum}, got {raw!r}")
     return value
+
+
+def _metrics_addr(env: Mapping[str, str], name: str, default: str) -> str:
+    """Unset: the default; set but empty: "" (the endpoint is off); else host:port."""
+    raw = env.get(name)
+    if raw is None:
+        return default
+    addr = raw.strip()
+    if addr == "":
+        return ""
+    host, sep, port = addr.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(
+            f"{name} must be host:port (e.g. 127.0.0.1:9101), or empty to turn that /metrics "
+            f"endpoint off; got {raw!r}"
+        )
+    return addr
 
 
 def _on_off(env: Mapping[str, str], name: str, default: bool) -> bool:
