@@ -18,6 +18,9 @@ COMPOSE_FILE = DEPLOY / "docker-compose.yml"
 DOCKERFILE = DEPLOY / "Dockerfile"
 K8S = DEPLOY / "k8s"
 CONFIG_MODULE = REPO_ROOT / "services" / "common" / "config.py"
+OBSERVABILITY = DEPLOY / "observability"
+GRAFANA = DEPLOY / "grafana"
+DASHBOARD = GRAFANA / "dashboards" / "fulfillment.json"
 
 # The configuration table of the contract; config.py must read at least these.
 CONTRACT_VARIABLES = {
@@ -29,6 +32,14 @@ CONTRACT_VARIABLES = {
 # Which service owns (listens on) each address variable: everyone else dials it.
 ADDRESS_OWNERS = {"INVENTORY_ADDR": "inventory", "ORDERS_ADDR": "orders"}
 APP_IMAGE = "fulfillment"
+# Each part serving /metrics, by the variable holding its address (the contract's table).
+METRICS_ADDRESSES = {
+    "inventory": "INVENTORY_METRICS_ADDR",
+    "orders": "ORDERS_METRICS_ADDR",
+    "worker": "WORKER_METRICS_ADDR",
+    "monitor": "MONITOR_METRICS_ADDR",
+}
+METRICS_DEFAULT_PORTS = {"inventory": 9101, "orders": 9102, "worker": 9103, "monitor": 9104}
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-?]([^}]*))?\}")
