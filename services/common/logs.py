@@ -1,4 +1,5 @@
-"""Structured logging: one JSON object per line, extra fields under `fields`."""
+"""Structured logging: one JSON object per line, extra fields under `fields`; inside a span
+(when tracing is on) the line carries its `trace_id` and `span_id`."""
 
 from __future__ import annotations
 
@@ -6,9 +7,18 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 _configured = False
+# The active span's trace_id and span_id, set by services.common.tracing while this
+# process traces; None (no tracing) costs a line one check and no OTel import.
+_trace_fields: Callable[[], dict[str, str]] | None = None
+
+
+def set_trace_fields(source: Callable[[], dict[str, str]] | None) -> None:
+    global _trace_fields
+    _trace_fields = source
 
 
 class JsonFormatter(logging.Formatter):
@@ -25,6 +35,8 @@ class JsonFormatter(logging.Formatter):
             **({"service": self.service} if self.service else {}),
             "msg": record.getMessage(),
         }
+        if _trace_fields is not None:
+            payload.update(_trace_fields())
         payload.update(getattr(record, "fields", None) or {})
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
