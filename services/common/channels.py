@@ -17,6 +17,7 @@ import grpc
 
 from services.common.auth.client_interceptors import AuthClientInterceptor, aio_auth_interceptors
 from services.common.auth.mint import TokenSource
+from services.common.tracing import aio_client_interceptors, traced_channel
 
 # gRPC's own transparent retry for calls that never reached a server or met a restarting
 # one: a server that is shutting down answers UNAVAILABLE, or CANCELLED for calls it had
@@ -62,7 +63,10 @@ def aio_channel(
     """`credentials` (services.common.tls.channel_credentials): TLS, None: plaintext;
     `token_source` (services.common.security.service_token_source): the bearer token every
     call presents, None: none."""
-    interceptors = aio_auth_interceptors(token_source) if token_source is not None else None
+    interceptors = [
+        *aio_client_interceptors(),  # a span per call, its context in the call's metadata
+        *(aio_auth_interceptors(token_source) if token_source is not None else ()),
+    ] or None
     if credentials is None:
         return grpc.aio.insecure_channel(
             dial_addr(addr), options=CHANNEL_OPTIONS, interceptors=interceptors
@@ -99,6 +103,6 @@ def _sync_channel(
         channel = grpc.insecure_channel(dial_addr(addr), options=options)
     else:
         channel = grpc.secure_channel(dial_addr(addr), credentials, options=options)
-    if token_source is None:
-        return channel
-    return grpc.intercept_channel(channel, AuthClientInterceptor(token_source))
+    if token_source is not None:
+        channel = grpc.intercept_channel(channel, AuthClientInterceptor(token_source))
+    return traced_channel(channel)

@@ -1,7 +1,8 @@
 """gRPC server bootstrap shared by every service.
 
-Every server gets grpc.health.v1, server reflection, its security (TLS on the port, and
-the authentication interceptor that applies the access policy before anything else), the
+Every server gets grpc.health.v1, server reflection, a span per RPC when tracing is on
+(services.common.tracing, outside everything else but the metrics), its security (TLS on
+the port, and the authentication interceptor that applies the access policy), the
 error-mapping interceptor and graceful shutdown: on SIGTERM/SIGINT health flips to
 NOT_SERVING, new RPCs are refused, in-flight RPCs get `shutdown_grace_s` to finish, then
 the process exits 0. A new RPC gets all of it by construction.
@@ -29,6 +30,7 @@ from grpc_reflection.v1alpha import reflection
 
 from services.common.grpc_errors import ErrorMappingInterceptor
 from services.common.logs import log_event
+from services.common.tracing import configure_tracing, server_interceptors, shutdown_tracing
 
 T = TypeVar("T")
 
@@ -92,7 +94,8 @@ async def start_server(
     security = security or ServerSecurity()
     credentials = security.credentials
     server = grpc.aio.server(
-        interceptors=[*security.interceptors, ErrorMappingInterceptor()], options=SERVER_OPTIONS
+        interceptors=[*server_interceptors(), *security.interceptors, ErrorMappingInterceptor()],
+        options=SERVER_OPTIONS,
     )
     names = list(parts.register(server))
     health_servicer = health.aio.HealthServicer()
@@ -142,6 +145,7 @@ async def serve_until_signalled(
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    configure_tracing(name)
     parts = await build()
     running = await start_server(addr, parts, security())
     freeze_startup_heap()
@@ -149,6 +153,8 @@ async def serve_until_signalled(
     await stop.wait()
     log_event(logger, "draining", service=name, grace_s=grace, pid=os.getpid())
     await running.stop(grace)
+    # Exports the spans left: a forked server process leaves by os._exit, past atexit.
+    shutdown_tracing()
     log_event(logger, "stopped", service=name, pid=os.getpid())
 
 

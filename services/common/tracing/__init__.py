@@ -66,7 +66,7 @@ def configure_tracing(part: str, config: TracingConfig | None = None) -> bool:
         return False
     from services.common.tracing import sdk
 
-    provider = sdk.build_provider(SERVICE_NAMES[part], config)
+    provider = sdk.build_provider(SERVICE_NAMES.get(part, f"fulfillment-{part}"), config)
     sdk.set_global_provider(provider)
     use_provider(provider)
     return True
