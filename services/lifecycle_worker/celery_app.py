@@ -23,6 +23,12 @@ from services.common.lifecycle.status import OrderStatus
 from services.common.lifecycle.step_publisher import CeleryStepPublisher
 from services.common.lifecycle.tasks import LIFECYCLE_QUEUE, RUN_STEP_TASK, celery_config
 from services.common.logs import log_event
+from services.common.tracing import (
+    configure_tracing,
+    current_span,
+    instrument_celery_worker,
+    shutdown_tracing,
+)
 from services.lifecycle_worker.commands import RunStep, StepDependencies, StepTiming
 from services.lifecycle_worker.heartbeat import heartbeat_step
 from services.lifecycle_worker.service import advance_order
@@ -68,6 +74,13 @@ class PerProcessDependencies:
             self._built = None
 
 
+def start_tracing() -> None:
+    """Trace the steps of this process (when the OTEL_* variables say so): a span per
+    task, child of the context its message carries, and a span per step inside it."""
+    if configure_tracing("worker"):
+        instrument_celery_worker()
+
+
 def create_worker_app(settings: Settings, liveness_file: Path | None = None) -> Celery:
     app = Celery("fulfillment-lifecycle")
     app.conf.update(celery_config(settings))
@@ -97,14 +110,18 @@ def create_worker_app(settings: Settings, liveness_file: Path | None = None) -> 
     @app.task(name=RUN_STEP_TASK, bind=True)
     def run_step(task: Any, order_id: str, expected_status: str, note: str = "") -> None:
         redelivered = bool((task.request.delivery_info or {}).get("redelivered"))
+        current_span().set_attribute("order_id", order_id)  # the task's span (tracing on)
         command = RunStep(order_id, OrderStatus(expected_status), note, redelivered)
         advance_order(command, dependencies.get())
 
     def on_process_init(**_: Any) -> None:
+        # A prefork pool child: trace here (after the fork), before its channels exist.
+        start_tracing()
         dependencies.get()
 
     def on_process_shutdown(**_: Any) -> None:
         dependencies.close()
+        shutdown_tracing()
 
     def on_ready(sender: Any = None, **_: Any) -> None:
         log_event(

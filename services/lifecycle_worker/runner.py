@@ -18,7 +18,8 @@ from celery.exceptions import CPendingDeprecationWarning
 from services.common.auth.interceptors import log_auth_mode
 from services.common.config import Settings
 from services.common.lifecycle.tasks import LIFECYCLE_QUEUE
-from services.lifecycle_worker.celery_app import create_worker_app
+from services.common.tracing import shutdown_tracing
+from services.lifecycle_worker.celery_app import create_worker_app, start_tracing
 
 POOLS = ("prefork", "threads")
 
@@ -39,7 +40,12 @@ def run_worker(
     warnings.filterwarnings("ignore", category=CPendingDeprecationWarning)
     log_auth_mode(settings, "worker")
     app = create_worker_app(settings, liveness_file)
-    return run_celery_worker(app, "lifecycle", LIFECYCLE_QUEUE, concurrency, pool, settings.log_level)
+    if pool == "threads":
+        start_tracing()  # the steps run in this process (prefork: in each pool child)
+    try:
+        return run_celery_worker(app, "lifecycle", LIFECYCLE_QUEUE, concurrency, pool, settings.log_level)
+    finally:
+        shutdown_tracing()
 
 
 def run_celery_worker(

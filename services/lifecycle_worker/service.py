@@ -35,6 +35,7 @@ from services.common.lifecycle.status import (
 )
 from services.common.lifecycle.timing import step_due_in
 from services.common.logs import log_event
+from services.common.tracing import span
 from services.lifecycle_worker import domain
 from services.lifecycle_worker.commands import (
     RunStep,
@@ -82,18 +83,23 @@ def _resumes_lost_steps(command: RunStep, result: StepResult, deps: StepDependen
 
 def _run_logged_step(command: RunStep, deps: StepDependencies) -> StepResult:
     started = time.monotonic()
-    try:
-        result = _run_step(command, deps)
-    except Exception as exc:
-        error = {"error": f"{type(exc).__name__}: {exc}"}
-        _log_step(command, started, StepOutcome.ERROR, logging.WARNING, error)
-        raise
-    details: dict[str, Any] = {"status": result.status}
-    if result.note:
-        details["note"] = result.note
-    if result.next_delay_s:
-        details["next_delay_s"] = round(result.next_delay_s, 3)
-    _log_step(command, started, result.outcome, logging.INFO, details)
+    with span(
+        f"step {command.expected_status.value}",
+        order_id=command.order_id, step=command.expected_status.value,
+    ) as step_span:
+        try:
+            result = _run_step(command, deps)
+        except Exception as exc:
+            error = {"error": f"{type(exc).__name__}: {exc}"}
+            _log_step(command, started, StepOutcome.ERROR, logging.WARNING, error)
+            raise
+        step_span.set_attribute("outcome", result.outcome.value)
+        details: dict[str, Any] = {"status": result.status}
+        if result.note:
+            details["note"] = result.note
+        if result.next_delay_s:
+            details["next_delay_s"] = round(result.next_delay_s, 3)
+        _log_step(command, started, result.outcome, logging.INFO, details)
     return result
 
 

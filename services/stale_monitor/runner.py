@@ -17,6 +17,7 @@ from services.common.lifecycle.grpc_clients import ServiceClients
 from services.common.lifecycle.step_publisher import CeleryStepPublisher
 from services.common.lifecycle.tasks import make_sender
 from services.common.logs import log_event
+from services.common.tracing import configure_tracing, shutdown_tracing
 from services.stale_monitor.lifecycle_probe import RedisLifecycleProbe
 from services.stale_monitor.service import (
     MonitorDependencies,
@@ -59,6 +60,7 @@ def run_monitor(settings: Settings, stop: StopRequest | None = None) -> int:
             signal.signal(sig, stop.set)
     policy = SweepPolicy.from_settings(settings)
     log_auth_mode(settings, "monitor")
+    configure_tracing("monitor")  # before the channels, which trace their calls
     clients = ServiceClients.connect(settings, subject=MONITOR_SUBJECT)
     sender = make_sender(settings)
     probe = RedisLifecycleProbe(settings.redis_url)
@@ -84,5 +86,6 @@ def run_monitor(settings: Settings, stop: StopRequest | None = None) -> int:
         clients.close()
         sender.close()
         probe.close()
+        shutdown_tracing()
     log_event(logger, "monitor_stopped")
     return 0

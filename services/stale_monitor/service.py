@@ -44,6 +44,7 @@ from services.common.lifecycle.ports import (
 from services.common.lifecycle.status import OrderStatus
 from services.common.lifecycle.timing import step_due_in
 from services.common.logs import log_event
+from services.common.tracing import span
 from services.stale_monitor import domain
 
 logger = logging.getLogger("fulfillment.monitor")
@@ -204,6 +205,21 @@ class FailingGate:
 
 
 def handle_stale_order(
+    stale: StaleOrder, deps: MonitorDependencies, policy: SweepPolicy, failing: FailingGate
+) -> StaleOutcome:
+    """One claimed order, in a trace of its own when tracing is on: the re-driven step's
+    message carries it, so the step the worker then runs joins it."""
+    order = stale.order
+    with span(
+        "stale_order", order_id=order.order_id, step=order.status.value,
+        stale_claims=stale.stale_claims,
+    ) as stale_span:
+        outcome = _handle_stale_order(stale, deps, policy, failing)
+        stale_span.set_attribute("action", outcome.value)
+    return outcome
+
+
+def _handle_stale_order(
     stale: StaleOrder, deps: MonitorDependencies, policy: SweepPolicy, failing: FailingGate
 ) -> StaleOutcome:
     order = stale.order

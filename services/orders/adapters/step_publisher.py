@@ -19,7 +19,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -34,6 +34,7 @@ from services.common.lifecycle.tasks import (
     make_sender,
 )
 from services.common.logs import log_event
+from services.common.tracing import inject_trace_context, span
 
 logger = logging.getLogger("fulfillment.orders")
 
@@ -69,9 +70,24 @@ class BatchedFirstStepPublisher:
         )
 
     async def publish_first_steps(self, order_ids: Sequence[uuid.UUID]) -> None:
+        # The orders of one batch were taken by one call: their steps continue its trace,
+        # through a producer span as Celery's own publishing makes one (tracing on).
+        with span(
+            f"publish {RUN_STEP_TASK}", kind="producer", **{
+                "messaging.system": "celery", "messaging.destination.name": LIFECYCLE_QUEUE,
+                "messaging.batch.message_count": len(order_ids),
+            }
+        ):
+            await self._push_first_steps(order_ids)
+
+    async def _push_first_steps(self, order_ids: Sequence[uuid.UUID]) -> None:
         now = time.time()
+        trace_context: dict[str, str] = {}
+        inject_trace_context(trace_context)
         messages = [
-            self.task_message(str(order_id), FIRST_STATUS, str(uuid.uuid4()), str(uuid.uuid4()), now)
+            self.task_message(
+                str(order_id), FIRST_STATUS, str(uuid.uuid4()), str(uuid.uuid4()), now, trace_context
+            )
             for order_id in order_ids
         ]
         try:
@@ -85,9 +101,12 @@ class BatchedFirstStepPublisher:
             )
 
     def task_message(
-        self, order_id: str, status: OrderStatus, task_id: str, delivery_tag: str, published_at: float
+        self, order_id: str, status: OrderStatus, task_id: str, delivery_tag: str, published_at: float,
+        trace_context: Mapping[str, str] | None = None,
     ) -> str:
-        """The message `send_task` would push for this step, as the JSON that goes on the list."""
+        """The message `send_task` would push for this step, as the JSON that goes on the list;
+        `trace_context` (traceparent, tracestate) goes into its headers, where the worker's
+        Celery instrumentation reads the step's parent."""
         template = self._template
         args = [order_id, status.value]
         # Plain strings, lists and dicts: json.dumps writes what kombu's JSON serializer does.
@@ -99,6 +118,7 @@ class BatchedFirstStepPublisher:
                 "headers": {
                     **template["headers"], "id": task_id, "root_id": task_id,
                     "argsrepr": repr(args), PUBLISHED_AT_HEADER: published_at,
+                    **(trace_context or {}),
                 },
                 "properties": {
                     **template["properties"], "correlation_id": task_id, "delivery_tag": delivery_tag,
