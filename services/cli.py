@@ -120,6 +120,20 @@ def _bench(settings: Settings, args: argparse.Namespace) -> int:
     )
 
 
+def _top(settings: Settings, args: argparse.Namespace) -> int:
+    from services.top import run_top
+
+    logging.getLogger().setLevel(logging.WARNING)  # the screen is the output
+    return run_top(settings, interval=args.interval, once=args.once)
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {raw}")
+    return value
+
+
 def _positive_int(raw: str) -> int:
     value = int(raw)
     if value < 1:
@@ -317,6 +331,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--plot", default="", help="write the create throughput plot (PNG) here")
     bench.set_defaults(run=_bench)
+
+    top = commands.add_parser(
+        "top", help="a live view of the running stack from its /metrics endpoints "
+        "(*_METRICS_ADDR): orders by status, intake/s, delivered/s, p99 per RPC, queue length"
+    )
+    top.add_argument(
+        "--interval", type=_positive_float, default=2.0, metavar="S",
+        help="seconds between readings (default: 2)",
+    )
+    top.add_argument(
+        "--once", action="store_true",
+        help="print one frame from two readings INTERVAL apart and exit (1 if no endpoint answered)",
+    )
+    top.set_defaults(run=_top)
 
     tls_dev = commands.add_parser(
         "tls-dev", help="write a local CA, a server certificate (localhost, 127.0.0.1 and the "
