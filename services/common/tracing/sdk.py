@@ -81,6 +81,8 @@ class Tracing:
         from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 
         instrumentor = AsyncPGInstrumentor()
+        if instrumentor.is_instrumented_by_opentelemetry:
+            return
         instrumentor.instrument(tracer_provider=self.provider)
         self._undo.append(instrumentor.uninstrument)
 
@@ -90,6 +92,8 @@ class Tracing:
         from opentelemetry.instrumentation.celery import CeleryInstrumentor
 
         instrumentor = CeleryInstrumentor()
+        if instrumentor.is_instrumented_by_opentelemetry:
+            return
         instrumentor.instrument(tracer_provider=self.provider)
         self._undo.append(instrumentor.uninstrument)
 
