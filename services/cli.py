@@ -10,6 +10,7 @@ from functools import partial
 
 from services.common.config import ConfigError, Settings
 from services.common.logs import configure_logging
+from services.common.tracing.config import TracingConfig
 
 
 def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
@@ -394,6 +395,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_env()
+        # Each process reads OTEL_* itself (services.common.tracing); a value none could use
+        # stops the command here rather than every server process or pool child.
+        TracingConfig.from_env()
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
