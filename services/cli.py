@@ -34,16 +34,16 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.service == "inventory":
         from services.inventory.app import build
 
-        addr = settings.inventory_addr
+        addr, metrics_addr = settings.inventory_addr, settings.inventory_metrics_addr
     else:
         from services.orders.app import build  # type: ignore[no-redef]
 
-        addr = settings.orders_addr
+        addr, metrics_addr = settings.orders_addr, settings.orders_metrics_addr
     processes = args.processes or settings.server_processes
     return serve(
         args.service, addr, partial(build, settings),
         processes=processes, grace=settings.shutdown_grace_s,
-        security=partial(server_security, settings, args.service),
+        security=partial(server_security, settings, args.service), metrics_addr=metrics_addr,
     )
 
 

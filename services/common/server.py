@@ -1,7 +1,8 @@
 """gRPC server bootstrap shared by every service.
 
-Every server gets grpc.health.v1, server reflection, a span per RPC when tracing is on
-(services.common.tracing, outside everything else but the metrics), its security (TLS on
+Every server gets grpc.health.v1, server reflection, the grpc_server_* series of every RPC
+when metrics are on (services.common.metrics, outermost, so refused calls count too), a
+span per RPC when tracing is on (services.common.tracing), its security (TLS on
 the port, and the authentication interceptor that applies the access policy), the
 error-mapping interceptor and graceful shutdown: on SIGTERM/SIGINT health flips to
 NOT_SERVING, new RPCs are refused, in-flight RPCs get `shutdown_grace_s` to finish, then
@@ -30,6 +31,8 @@ from grpc_reflection.v1alpha import reflection
 
 from services.common.grpc_errors import ErrorMappingInterceptor
 from services.common.logs import log_event
+from services.common.metrics.endpoint import PartMetrics
+from services.common.metrics.grpc_server import MetricsInterceptor
 from services.common.tracing import configure_tracing, server_interceptors, shutdown_tracing
 
 T = TypeVar("T")
@@ -88,13 +91,19 @@ class RunningServer:
 
 
 async def start_server(
-    addr: str, parts: ServiceParts, security: ServerSecurity | None = None
+    addr: str, parts: ServiceParts, security: ServerSecurity | None = None, *, metrics: bool = True
 ) -> RunningServer:
-    """Bind `addr` (port 0 picks a free port), start serving, and report SERVING."""
+    """Bind `addr` (port 0 picks a free port), start serving, and report SERVING.
+
+    `metrics`: count every RPC (off in a process whose /metrics is off). Serving the
+    series is the process's business (`serve`), never the server's."""
     security = security or ServerSecurity()
     credentials = security.credentials
+    counted = [MetricsInterceptor()] if metrics else []
     server = grpc.aio.server(
-        interceptors=[*server_interceptors(), *security.interceptors, ErrorMappingInterceptor()],
+        interceptors=[
+            *counted, *server_interceptors(), *security.interceptors, ErrorMappingInterceptor(),
+        ],
         options=SERVER_OPTIONS,
     )
     names = list(parts.register(server))
@@ -140,6 +149,7 @@ async def serve_until_signalled(
     build: Callable[[], Awaitable[ServiceParts]],
     grace: float,
     security: SecurityFactory = no_security,
+    metrics: bool = True,
 ) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -147,7 +157,7 @@ async def serve_until_signalled(
         loop.add_signal_handler(sig, stop.set)
     configure_tracing(name)
     parts = await build()
-    running = await start_server(addr, parts, security())
+    running = await start_server(addr, parts, security(), metrics=metrics)
     freeze_startup_heap()
     log_event(logger, "serving", service=name, addr=addr, port=running.port, pid=os.getpid())
     await stop.wait()
@@ -166,16 +176,25 @@ def serve(
     processes: int = 1,
     grace: float = 10.0,
     security: SecurityFactory = no_security,
+    metrics_addr: str = "",
 ) -> int:
     """Run the service in the foreground until SIGTERM/SIGINT; returns the exit code.
 
     With processes > 1 the parent forks that many children, each with its own event loop,
     engine and server bound to the same port through SO_REUSEPORT (the kernel spreads
     connections across them); nothing gRPC-related exists before the fork, which is why
-    `security` is a factory each server process calls for itself.
+    `security` is a factory each server process calls for itself. Their metrics go to
+    files the parent serves merged on `metrics_addr` (services.common.metrics); empty:
+    no /metrics and no RPC counting.
     """
+    part_metrics = PartMetrics(name, metrics_addr, family=processes > 1)
+    counted = part_metrics.enabled
     if processes <= 1:
-        run_event_loop(serve_until_signalled(name, addr, build, grace, security))
+        part_metrics.serve()
+        try:
+            run_event_loop(serve_until_signalled(name, addr, build, grace, security, counted))
+        finally:
+            part_metrics.close()
         return 0
     children: list[int] = []
     for _ in range(processes):
@@ -183,7 +202,7 @@ def serve(
         if pid == 0:
             code = 0
             try:
-                run_event_loop(serve_until_signalled(name, addr, build, grace, security))
+                run_event_loop(serve_until_signalled(name, addr, build, grace, security, counted))
             except BaseException:
                 logger.exception("server process failed")
                 code = 1
@@ -201,6 +220,15 @@ def serve(
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    part_metrics.serve()  # after the forks, so no child holds the listener
+    codes: dict[int, int] = {}
+    try:
+        while len(codes) < len(children):
+            pid, status = os.wait()
+            if pid in children:
+                codes[pid] = os.waitstatus_to_exitcode(status)
+                part_metrics.process_exited(pid)
+    finally:
+        part_metrics.close()
     # A child that failed or was killed by a signal (a negative exit code) fails the whole.
-    codes = [os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) for child in children]
-    return 0 if all(code == 0 for code in codes) else 1
+    return 0 if all(code == 0 for code in codes.values()) else 1
