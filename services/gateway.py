@@ -1,9 +1,10 @@
 """`fulfillment gateway`: render the Envoy config from gateway/envoy.yaml.tmpl and run Envoy.
 
 One template serves every deployment: local (this machine's addresses), docker compose
-(service names) and Kubernetes (cluster DNS); only the values differ. Two optional blocks
-go into it: the edge token check (gateway/jwt_authn.yaml.tmpl) and TLS to the services
-(gateway/upstream_tls.yaml.tmpl).
+(service names) and Kubernetes (cluster DNS); only the values differ. Optional blocks go
+into it: the edge token check (gateway/jwt_authn.yaml.tmpl), TLS to the services
+(gateway/upstream_tls.yaml.tmpl), and the OpenTelemetry tracer with its collector
+(gateway/tracing.yaml.tmpl, gateway/otlp_collector.yaml.tmpl).
 """
 
 from __future__ import annotations
@@ -32,14 +33,18 @@ from services.gateway_security import (
     verifies_at_the_edge,
     yaml_string,
 )
+from services.gateway_tracing import GatewayTracing, collector_cluster_block, gateway_tracing, tracing_block
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO_ROOT / "gateway" / "envoy.yaml.tmpl"
 DESCRIPTOR_SET = REPO_ROOT / "gateway" / "fulfillment.pb"
 # Where compose and Kubernetes mount the key set (a secret; deploy/README.md).
 CONTAINER_JWKS = "/etc/fulfillment/auth/jwks.json"
-# Lines of the template that take a block (services.gateway_security).
-_BLOCKS = ("jwt_authn_filter", "inventory_transport_socket", "orders_transport_socket")
+# Lines of the template that take a block (services.gateway_security, services.gateway_tracing).
+_BLOCKS = (
+    "jwt_authn_filter", "inventory_transport_socket", "orders_transport_socket", "tracing",
+    "collector_cluster",
+)
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,8 @@ class GatewayTarget:
     cluster_type: str
     edge_auth: EdgeAuth | None = None
     upstream_tls: UpstreamTls | None = None
+    # Envoy's tracer and its collector (services.gateway_tracing); None: no tracing.
+    tracing: GatewayTracing | None = None
 
 
 def local_target(settings: Settings) -> GatewayTarget:
@@ -72,6 +79,7 @@ def local_target(settings: Settings) -> GatewayTarget:
         cluster_type="STATIC" if is_ip(inventory[0]) and is_ip(orders[0]) else "STRICT_DNS",
         edge_auth=local_edge_auth(settings),
         upstream_tls=upstream_tls(settings),
+        tracing=gateway_tracing(),
     )
 
 
@@ -130,6 +138,8 @@ def render_envoy_config(target: GatewayTarget) -> str:
         "jwt_authn_filter": jwt_authn_block(target.edge_auth),
         "inventory_transport_socket": upstream_tls_block(target.upstream_tls, target.inventory[0]),
         "orders_transport_socket": upstream_tls_block(target.upstream_tls, target.orders[0]),
+        "tracing": tracing_block(target.tracing),
+        "collector_cluster": collector_cluster_block(target.tracing),
     })
 
 
