@@ -1,4 +1,5 @@
-"""Assemble the inventory service: engine and statement pool, unit of work, both servicers."""
+"""Assemble the inventory service: engine and statement pool, unit of work, metrics (when
+INVENTORY_METRICS_ADDR is set), both servicers."""
 
 from __future__ import annotations
 
@@ -17,10 +18,12 @@ from services.common.proto.fulfillment.inventory.v1 import (
 )
 from services.common.server import ServiceParts
 from services.inventory.adapters import tables
+from services.inventory.adapters.metrics import PrometheusReservationMetrics
 from services.inventory.adapters.unit_of_work import SqlUnitOfWork
 from services.inventory.entrypoints.inventory_servicer import InventoryServicer
 from services.inventory.entrypoints.reservation_servicer import ReservationServicer
 from services.inventory.service_layer.dependencies import InventoryServiceDeps
+from services.inventory.service_layer.ports import NoReservationMetrics, ReservationMetrics
 
 SERVICE_NAMES = (
     inventory_service_pb2.DESCRIPTOR.services_by_name["InventoryService"].full_name,
@@ -34,9 +37,13 @@ async def build(settings: Settings) -> ServiceParts:
     # gains nothing from more connections: they would only queue on its lock inside
     # PostgreSQL instead of here.
     engine, statements = service_pools(settings.inventory_database_url, settings.db_connections)
+    metrics: ReservationMetrics = (
+        PrometheusReservationMetrics() if settings.inventory_metrics_addr else NoReservationMetrics()
+    )
     deps = InventoryServiceDeps(
         uow=SqlUnitOfWork(engine, statements),
         page_tokens=page_token_source(settings, engine, tables.page_token_secret),
+        metrics=metrics,
     )
 
     async def close() -> None:

@@ -1,5 +1,5 @@
 """Assemble the orders service: engine, inventory channel, task publisher, change feed,
-stock release retrier, and both servicers."""
+stock release retrier, metrics (when ORDERS_METRICS_ADDR is set), and both servicers."""
 
 from __future__ import annotations
 
@@ -25,12 +25,15 @@ from services.common.tls import channel_credentials
 from services.orders.adapters import tables
 from services.orders.adapters.change_feed import PostgresChangeFeed
 from services.orders.adapters.inventory_client import InventoryCatalog, ReservationReleaser
+from services.orders.adapters.metrics import PrometheusOrderMetrics
 from services.orders.adapters.price_cache import CachedCatalog
 from services.orders.adapters.step_publisher import BatchedFirstStepPublisher
 from services.orders.adapters.unit_of_work import SqlUnitOfWork
 from services.orders.entrypoints.lifecycle_servicer import OrderLifecycleServicer
 from services.orders.entrypoints.order_servicer import OrderServicer
 from services.orders.service_layer.dependencies import OrderServiceDeps
+from services.orders.service_layer.ports import NoOrderMetrics, OrderMetrics
+from services.orders.service_layer.status_counts import OrdersByStatusRefresher
 from services.orders.service_layer.stock_release import StockReleaseRetrier
 
 # The `service` caller the orders service is to the inventory.
@@ -49,6 +52,8 @@ class OrdersApp:
     deps: OrderServiceDeps
     change_feed: PostgresChangeFeed
     parts: ServiceParts
+    # The orders-by-status gauge's refresher; None with metrics off.
+    status_counts: OrdersByStatusRefresher | None = None
 
 
 async def build(settings: Settings) -> ServiceParts:
@@ -69,6 +74,8 @@ async def build_app(settings: Settings) -> OrdersApp:
     publisher = BatchedFirstStepPublisher(settings)
     change_feed = PostgresChangeFeed(settings.orders_database_url)
     retrier = StockReleaseRetrier(uow, releaser)
+    metrics: OrderMetrics = PrometheusOrderMetrics() if settings.orders_metrics_addr else NoOrderMetrics()
+    status_counts = OrdersByStatusRefresher(uow, metrics) if settings.orders_metrics_addr else None
     deps = OrderServiceDeps(
         uow=uow,
         catalog=CachedCatalog(
@@ -82,9 +89,12 @@ async def build_app(settings: Settings) -> OrdersApp:
         first_step_due_in_s=step_due_in(settings.step_delay_max_s),
         bulk_max_items=settings.bulk_max_items,
         page_tokens=page_tokens,
+        metrics=metrics,
     )
     change_feed.start()
     retrier.start()
+    if status_counts is not None:
+        status_counts.start()
 
     def register(server: grpc.aio.Server) -> Sequence[str]:
         orders_service_pb2_grpc.add_OrderServiceServicer_to_server(OrderServicer(deps), server)
@@ -94,6 +104,8 @@ async def build_app(settings: Settings) -> OrdersApp:
         return SERVICE_NAMES
 
     async def close() -> None:
+        if status_counts is not None:
+            await status_counts.close()
         await retrier.close()
         await change_feed.close()
         await publisher.close()
@@ -102,4 +114,4 @@ async def build_app(settings: Settings) -> OrdersApp:
         await engine.dispose()
 
     parts = ServiceParts(register=register, close=close, on_stopping=[change_feed.stop_watches])
-    return OrdersApp(deps, change_feed, parts)
+    return OrdersApp(deps, change_feed, parts, status_counts)

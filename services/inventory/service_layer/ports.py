@@ -115,3 +115,16 @@ class UnitOfWork(Protocol):
         trips, no lock held across a round trip. Only for work that reads, or whose one
         write is a single statement (see the repository methods). Rerun on deadlock like
         `transaction`."""
+
+
+class ReservationMetrics(Protocol):
+    def reservation_decided(self, outcome: str) -> None:
+        """One ReserveStock answered: "reserved" (stock held now), "short" (refused now for
+        want of stock) or "repeat" (the order's earlier decision returned)."""
+
+
+class NoReservationMetrics:
+    """Metrics off (INVENTORY_METRICS_ADDR empty): nothing is counted."""
+
+    def reservation_decided(self, outcome: str) -> None:
+        pass

@@ -65,6 +65,7 @@ async def reserve_stock(request: ReservationRequest, deps: InventoryServiceDeps)
             lambda repos: _reserve_or_reject(repos, request), name="reserve_or_reject_stock"
         )
     reservation = outcome.reservation
+    _count(outcome, deps)
     if reservation.status is ReservationStatus.REJECTED:
         if outcome.decided_now:
             log_event(
@@ -80,6 +81,19 @@ async def reserve_stock(request: ReservationRequest, deps: InventoryServiceDeps)
             items=[asdict(line) for line in reservation.lines],
         )
     return outcome
+
+
+def _count(outcome: ReserveOutcome, deps: InventoryServiceDeps) -> None:
+    """After the decision committed. A reserve that meets a released order's tombstone is
+    none of the three (the caller gets FAILED_PRECONDITION, counted with the RPCs)."""
+    status = outcome.reservation.status
+    if not outcome.decided_now:
+        if status is not ReservationStatus.RELEASED:
+            deps.metrics.reservation_decided("repeat")
+    elif status is ReservationStatus.RESERVED:
+        deps.metrics.reservation_decided("reserved")
+    elif status is ReservationStatus.REJECTED:
+        deps.metrics.reservation_decided("short")
 
 
 async def release_stock(order_id: str, deps: InventoryServiceDeps) -> ReleaseOutcome:

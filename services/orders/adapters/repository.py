@@ -39,6 +39,7 @@ from services.orders.domain.model import (
     PageKey,
     RequestKey,
     StaleOrder,
+    StatusChange,
     StoredRequest,
 )
 
@@ -184,7 +185,7 @@ class SqlOrderRepository:
         actor: str,
         release_stock: bool = False,
         visible_to: str | None = None,
-    ) -> Order | None:
+    ) -> StatusChange | None:
         params: dict[str, Any] = {
             "order_id": order_id,
             "to_status": to_status.value,
@@ -199,7 +200,7 @@ class SqlOrderRepository:
                 ADVANCE_FROM_ONE_STATUS,
                 {**params, "from_status": from_status.value, "channel": CHANGE_CHANNEL},
             )
-            return order_from_row_with_items(rows[0]) if rows else None
+            return StatusChange(order_from_row_with_items(rows[0]), from_status) if rows else None
         row = (
             await self._execute(
                 CHANGE_FROM_ANY_STATUS,
@@ -212,7 +213,7 @@ class SqlOrderRepository:
         if row is None:
             return None
         row = row._mapping
-        await self._execute(
+        recorded = await self._execute(
             RECORD_TRANSITION,
             {
                 "order_id": order_id,
@@ -225,7 +226,8 @@ class SqlOrderRepository:
                 "actor": actor,
             },
         )
-        return order_from_row_with_items(row)
+        from_status = OrderStatus(recorded.scalar_one())
+        return StatusChange(order_from_row_with_items(row), from_status)
 
     async def current_status(
         self, order_id: uuid.UUID, visible_to: str | None = None
@@ -252,6 +254,17 @@ class SqlOrderRepository:
             .limit(limit)
         )
         return list(ids.scalars())
+
+    async def count_by_status(self) -> dict[OrderStatus, int]:
+        # A scan of the orders table (a few ms per 100k orders); callers poll it seconds
+        # apart (the orders-by-status gauge), never per request.
+        rows = await self._execute(
+            select(orders.c.status, func.count()).group_by(orders.c.status)
+        )
+        counts = dict.fromkeys(OrderStatus, 0)
+        for status, count in rows:
+            counts[OrderStatus(status)] = count
+        return counts
 
     async def mark_stock_released(self, order_id: uuid.UUID) -> None:
         await self._execute(

@@ -68,7 +68,8 @@ CHANGE_FROM_ANY_STATUS = text(
 
 # A separate statement from the UPDATE on purpose: it reads with a snapshot taken after we
 # hold the order's row lock, so it sees the history row of the transition we may have
-# waited for, and from_status always equals the previous entry's to_status.
+# waited for, and from_status always equals the previous entry's to_status. It answers
+# that from_status: the status the compare-and-set matched.
 RECORD_TRANSITION = text(
     """
     WITH entry AS (
@@ -78,7 +79,8 @@ RECORD_TRANSITION = text(
                (SELECT h.to_status FROM orders.order_history AS h
                 WHERE h.order_id = :order_id ORDER BY h.id DESC LIMIT 1),
                :to_status, :time, :note, :next_step_due_time, :actor
+        RETURNING from_status
     )
-    SELECT pg_notify(:channel, :order_id_text)
+    SELECT entry.from_status, pg_notify(:channel, :order_id_text) AS notified FROM entry
     """
 )

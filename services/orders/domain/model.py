@@ -90,6 +90,14 @@ class StoredRequest:
 
 
 @dataclass(frozen=True)
+class StatusChange:
+    """A committed transition: the order as it left it, and the status it left."""
+
+    order: Order
+    from_status: OrderStatus
+
+
+@dataclass(frozen=True)
 class StaleOrder:
     order: Order
     # Claims of the order's current step as stale, the latest included.

@@ -15,11 +15,12 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from services.common.errors import DomainError
 from services.orders.domain.callers import Caller
 from services.orders.domain.errors import BulkLimitExceeded
 from services.orders.domain.order_requests import OrderRequest
 from services.orders.service_layer.dependencies import OrderServiceDeps
-from services.orders.service_layer.intake import Outcome, create_orders
+from services.orders.service_layer.intake import Outcome, take_orders
 
 
 @dataclass(frozen=True)
@@ -47,9 +48,13 @@ async def bulk_create_orders(
             batch, ended = await _next_batch(queue, deps.bulk_batch_size)
             within_limit = max(0, min(len(batch), deps.bulk_max_items - next_index))
             outcomes: list[Outcome] = []
+            created = 0
             if within_limit:
-                outcomes = await create_orders(batch[:within_limit], caller, deps)
+                intake = await take_orders(batch[:within_limit], caller, deps)
+                outcomes, created = intake.outcomes, intake.created
             outcomes += [BulkLimitExceeded(deps.bulk_max_items)] * (len(batch) - within_limit)
+            rejected = sum(isinstance(outcome, DomainError) for outcome in outcomes)
+            deps.metrics.bulk_items(created, len(outcomes) - rejected - created, rejected)
             for request, outcome in zip(batch, outcomes, strict=True):
                 yield BulkResult(next_index, request.request_id, outcome)
                 next_index += 1

@@ -17,7 +17,7 @@ from services.common.logs import log_event
 from services.orders.domain.callers import Caller
 from services.orders.domain.errors import InventoryUnavailable, OrderNotFound
 from services.orders.domain.lifecycle import require_cancelable
-from services.orders.domain.model import Order
+from services.orders.domain.model import Order, StatusChange
 from services.orders.service_layer.completion import run_to_completion
 from services.orders.service_layer.dependencies import OrderServiceDeps
 from services.orders.service_layer.ports import OrderRepository, StockReleaser, UnitOfWork
@@ -38,27 +38,28 @@ async def _cancel_and_release(
 ) -> Order:
     note = f"{CANCEL_NOTE}: {reason}" if reason else CANCEL_NOTE
 
-    async def compare_and_set(repo: OrderRepository) -> Order:
-        order = await repo.change_status(
+    async def compare_and_set(repo: OrderRepository) -> StatusChange:
+        change = await repo.change_status(
             order_id, CANCELABLE, OrderStatus.CANCELED, note, None, caller.actor,
             release_stock=True, visible_to=caller.visible_to,
         )
-        if order is not None:
-            return order
+        if change is not None:
+            return change
         current = await repo.current_status(order_id, visible_to=caller.visible_to)
         if current is None:
             raise OrderNotFound(str(order_id))
         require_cancelable(str(order_id), current)
         raise AssertionError(f"order {order_id} is {current} yet was not canceled")
 
-    order = await deps.uow.transaction(compare_and_set, name="cancel_order")
+    change = await deps.uow.transaction(compare_and_set, name="cancel_order")
+    deps.metrics.order_transitioned(change.from_status, OrderStatus.CANCELED)
     log_event(
-        logger, "order_status_changed", order_id=str(order_id), to_status=OrderStatus.CANCELED,
-        note=note, actor=caller.actor,
+        logger, "order_status_changed", order_id=str(order_id), from_status=change.from_status,
+        to_status=OrderStatus.CANCELED, note=note, actor=caller.actor,
     )
     if not await release_stock_of_ended(order_id, deps.uow, deps.releaser):
         deps.retry_stock_releases()
-    return order
+    return change.order
 
 
 async def release_stock_of_ended(

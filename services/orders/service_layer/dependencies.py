@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from services.common.pagination import PageTokenSource
 from services.orders.service_layer.ports import (
+    NoOrderMetrics,
     OrderChangeFeed,
+    OrderMetrics,
     ProductCatalog,
     StepPublisher,
     StockReleaser,
@@ -31,3 +33,4 @@ class OrderServiceDeps:
     bulk_max_items: int
     page_tokens: PageTokenSource
     bulk_batch_size: int = BULK_BATCH_SIZE
+    metrics: OrderMetrics = field(default_factory=NoOrderMetrics)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from services.common.errors import DomainError
 from services.common.lifecycle.status import OrderStatus
@@ -42,6 +43,16 @@ logger = logging.getLogger("fulfillment.orders")
 Outcome = Order | DomainError
 
 
+@dataclass(frozen=True)
+class Intake:
+    """One outcome per request, in request order: the order, or why there is none."""
+
+    outcomes: list[Outcome]
+    # How many of the outcomes are orders this call created; the other orders are
+    # earlier ones returned for a repeated request_id.
+    created: int
+
+
 async def create_order(request: OrderRequest, caller: Caller, deps: OrderServiceDeps) -> Order:
     (outcome,) = await create_orders([request], caller, deps)
     if isinstance(outcome, DomainError):
@@ -53,6 +64,12 @@ async def create_orders(
     requests: Sequence[OrderRequest], caller: Caller, deps: OrderServiceDeps
 ) -> list[Outcome]:
     """One outcome per request, in request order: the order, or why there is none."""
+    return (await take_orders(requests, caller, deps)).outcomes
+
+
+async def take_orders(
+    requests: Sequence[OrderRequest], caller: Caller, deps: OrderServiceDeps
+) -> Intake:
     outcomes: dict[int, Outcome] = {}
     valid: dict[int, ValidOrderRequest] = {}
     owners: dict[int, str] = {}
@@ -72,7 +89,7 @@ async def create_orders(
     if new_orders:
         created = await _store(new_orders, valid, caller, deps, outcomes)
     await _answer_unpriced_retries(valid, owners, created, deps, outcomes)
-    return [outcomes[index] for index in range(len(requests))]
+    return Intake([outcomes[index] for index in range(len(requests))], len(created))
 
 
 async def _price(
@@ -156,6 +173,7 @@ async def _commit_and_publish(
     # The insert is one statement, and the winners it did not displace are committed.
     created, holders = await deps.uow.autocommit(insert, name="create_orders")
     new_ids = [n.order_id for n in to_insert if n.order_id in created]
+    deps.metrics.orders_created(len(new_ids))
     # One line per state change, each with its order_id (the operators' contract), even
     # though a batched line would save ~6% of a bulk stream's CPU.
     for order_id in new_ids:

@@ -7,7 +7,7 @@ unit tests implement them in memory.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -22,6 +22,7 @@ from services.orders.domain.model import (
     PageKey,
     RequestKey,
     StaleOrder,
+    StatusChange,
     StoredRequest,
 )
 
@@ -72,12 +73,13 @@ class OrderRepository(Protocol):
         actor: str,
         release_stock: bool = False,
         visible_to: str | None = None,
-    ) -> Order | None:
+    ) -> StatusChange | None:
         """Compare-and-set: move the order to `to_status` only if it is in `from_statuses`
         (and, with `visible_to`, that customer's), writing its history row (caused by
-        `actor`) and announcing the change. None when the order was not in one of
-        `from_statuses` (or does not exist, or is not visible). From a single status and for
-        anyone it is one statement: all or nothing even outside a transaction."""
+        `actor`) and announcing the change; the change says which status it left. None when
+        the order was not in one of `from_statuses` (or does not exist, or is not visible).
+        From a single status and for anyone it is one statement: all or nothing even
+        outside a transaction."""
 
     async def current_status(
         self, order_id: uuid.UUID, visible_to: str | None = None
@@ -88,6 +90,9 @@ class OrderRepository(Protocol):
     ) -> list[StaleOrder]: ...
 
     async def orders_awaiting_stock_release(self, limit: int) -> list[uuid.UUID]: ...
+
+    async def count_by_status(self) -> dict[OrderStatus, int]:
+        """How many orders each status holds now, every status included (0 for none)."""
 
     async def mark_stock_released(self, order_id: uuid.UUID) -> None: ...
 
@@ -139,3 +144,43 @@ class OrderChanges(Protocol):
 class OrderChangeFeed(Protocol):
     def subscribe(self, order_id: uuid.UUID) -> AbstractAsyncContextManager[OrderChanges]:
         """Listen for changes of one order from now until the context exits."""
+
+
+class OrderMetrics(Protocol):
+    """What the service layer counts, each where the change is committed."""
+
+    def orders_created(self, count: int) -> None: ...
+
+    def order_transitioned(self, from_status: OrderStatus, to_status: OrderStatus) -> None: ...
+
+    def bulk_items(self, created: int, repeats: int, rejected: int) -> None:
+        """One batch of a BulkCreateOrders stream: new orders, earlier orders returned for
+        their request_id, and requests answered with an error."""
+
+    def watch_opened(self) -> None: ...
+
+    def watch_closed(self) -> None: ...
+
+    def orders_by_status(self, counts: Mapping[OrderStatus, int]) -> None: ...
+
+
+class NoOrderMetrics:
+    """Metrics off (ORDERS_METRICS_ADDR empty): nothing is counted."""
+
+    def orders_created(self, count: int) -> None:
+        pass
+
+    def order_transitioned(self, from_status: OrderStatus, to_status: OrderStatus) -> None:
+        pass
+
+    def bulk_items(self, created: int, repeats: int, rejected: int) -> None:
+        pass
+
+    def watch_opened(self) -> None:
+        pass
+
+    def watch_closed(self) -> None:
+        pass
+
+    def orders_by_status(self, counts: Mapping[OrderStatus, int]) -> None:
+        pass

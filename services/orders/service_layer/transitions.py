@@ -82,12 +82,12 @@ async def _advance_once(command: AdvanceOrder, deps: OrderServiceDeps) -> Advanc
     releases_stock = command.to_status is OrderStatus.FAILED
 
     async def compare_and_set(repo: OrderRepository) -> AdvanceResult:
-        order = await repo.change_status(
+        change = await repo.change_status(
             order_id, [command.expected_status], command.to_status, command.note, due_in,
             command.actor, release_stock=releases_stock,
         )
-        if order is not None:
-            return AdvanceResult(order, applied=True)
+        if change is not None:
+            return AdvanceResult(change.order, applied=True)
         unchanged = await repo.get(order_id)
         if unchanged is None:
             raise OrderNotFound(str(order_id))
@@ -99,6 +99,7 @@ async def _advance_once(command: AdvanceOrder, deps: OrderServiceDeps) -> Advanc
     # From one status, the compare-and-set with its history row is one statement.
     result = await deps.uow.autocommit(compare_and_set, name="advance_order")
     if result.applied:
+        deps.metrics.order_transitioned(command.expected_status, command.to_status)
         log_event(
             logger, "order_status_changed", order_id=str(order_id),
             from_status=command.expected_status.value, to_status=command.to_status.value,

@@ -22,25 +22,29 @@ from services.orders.service_layer.dependencies import OrderServiceDeps
 async def watch_order(
     order_id: uuid.UUID, caller: Caller, deps: OrderServiceDeps
 ) -> AsyncIterator[Order]:
-    async with deps.changes.subscribe(order_id) as changes:
-        # Reads without BEGIN/COMMIT: the order row and its last entry id come from one
-        # statement, items never change, and history is append-only. An order that passed
-        # this visibility check stays its customer's, so the later reads need none.
-        found = await deps.uow.autocommit(
-            lambda repo: repo.get_with_last_entry_id(order_id, visible_to=caller.visible_to),
-            name="watch_order",
-        )
-        if found is None:
-            raise OrderNotFound(str(order_id))
-        order, last_entry_id = found
-        yield order
-        while not is_terminal(order.status):
-            if not await changes.wait():
-                raise WatchInterrupted()
-            for entry in await _entries_after(order_id, last_entry_id, deps):
-                order = order.after(entry)
-                last_entry_id = entry.entry_id
-                yield order
+    deps.metrics.watch_opened()
+    try:
+        async with deps.changes.subscribe(order_id) as changes:
+            # Reads without BEGIN/COMMIT: the order row and its last entry id come from one
+            # statement, items never change, and history is append-only. An order that passed
+            # this visibility check stays its customer's, so the later reads need none.
+            found = await deps.uow.autocommit(
+                lambda repo: repo.get_with_last_entry_id(order_id, visible_to=caller.visible_to),
+                name="watch_order",
+            )
+            if found is None:
+                raise OrderNotFound(str(order_id))
+            order, last_entry_id = found
+            yield order
+            while not is_terminal(order.status):
+                if not await changes.wait():
+                    raise WatchInterrupted()
+                for entry in await _entries_after(order_id, last_entry_id, deps):
+                    order = order.after(entry)
+                    last_entry_id = entry.entry_id
+                    yield order
+    finally:
+        deps.metrics.watch_closed()
 
 
 async def _entries_after(

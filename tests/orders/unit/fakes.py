@@ -23,6 +23,7 @@ from services.orders.domain.model import (
     PageKey,
     RequestKey,
     StaleOrder,
+    StatusChange,
     StoredRequest,
 )
 from services.orders.service_layer.dependencies import OrderServiceDeps
@@ -137,7 +138,7 @@ class FakeRepository:
         actor: str,
         release_stock: bool = False,
         visible_to: str | None = None,
-    ) -> Order | None:
+    ) -> StatusChange | None:
         row = self._visible(order_id, visible_to)
         if row is None or row.order.status not in from_statuses:
             return None
@@ -151,7 +152,7 @@ class FakeRepository:
         row.release_pending = row.release_pending or release_stock
         self._record(order_id, previous, to_status, now, note, due, actor)
         self.db.notified.append(order_id)
-        return row.order
+        return StatusChange(row.order, previous)
 
     async def current_status(
         self, order_id: uuid.UUID, visible_to: str | None = None
@@ -180,6 +181,12 @@ class FakeRepository:
 
     async def mark_stock_released(self, order_id: uuid.UUID) -> None:
         self.db.rows[order_id].release_pending = False
+
+    async def count_by_status(self) -> dict[OrderStatus, int]:
+        counts = dict.fromkeys(OrderStatus, 0)
+        for row in self.db.rows.values():
+            counts[row.order.status] += 1
+        return counts
 
     def _record(
         self, order_id: uuid.UUID, from_status: OrderStatus | None, to_status: OrderStatus,
