@@ -40,6 +40,9 @@ METRICS_ADDRESSES = {
     "monitor": "MONITOR_METRICS_ADDR",
 }
 METRICS_DEFAULT_PORTS = {"inventory": 9101, "orders": 9102, "worker": 9103, "monitor": 9104}
+# Standard OTEL_* variables deploy/ sets: read by the tracing switch and the OpenTelemetry
+# SDK (services/common/tracing), not by Settings.from_env.
+TRACING_VARIABLES = {"OTEL_EXPORTER_OTLP_ENDPOINT"}
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-?]([^}]*))?\}")

@@ -17,6 +17,7 @@ from tests.deploy.manifests import (
     DEPLOY,
     DOCKERFILE,
     REPO_ROOT,
+    TRACING_VARIABLES,
     config_variable_names,
     interpolated_names,
     load_compose,
@@ -33,7 +34,11 @@ ROLES = {
     "monitor": ["monitor"],
 }
 # Variables the compose file may read from the shell besides the configuration table.
-COMPOSE_ONLY_VARIABLES = {"POSTGRES_PASSWORD"}
+COMPOSE_ONLY_VARIABLES = {
+    "POSTGRES_PASSWORD", "GRAFANA_ADMIN_PASSWORD",
+    "PROMETHEUS_PORT", "GRAFANA_PORT", "JAEGER_UI_PORT", "JAEGER_OTLP_PORT",
+}
+OBSERVERS = {"prometheus", "grafana", "jaeger"}
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +64,7 @@ def test_config_variable_names_are_derived_from_settings() -> None:
 
 
 def test_every_part_of_the_stack_is_a_service(services: dict[str, dict[str, Any]]) -> None:
-    assert set(services) == {*ROLES, "postgres", "redis", "envoy"}
+    assert set(services) == {*ROLES, "postgres", "redis", "envoy", *OBSERVERS}
     assert set(app_services(services)) == set(ROLES)
 
 
@@ -72,7 +77,7 @@ def test_one_image_for_every_role_built_from_the_dockerfile(services: dict[str, 
 
 
 def test_app_environment_uses_only_real_config_variables(services: dict[str, dict[str, Any]]) -> None:
-    known = config_variable_names()
+    known = config_variable_names() | TRACING_VARIABLES
     for name, service in app_services(services).items():
         unknown = set(service.get("environment") or {}) - known
         assert not unknown, f"{name} sets variables Settings.from_env never reads: {unknown}"
