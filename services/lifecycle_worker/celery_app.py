@@ -29,8 +29,15 @@ from services.common.tracing import (
     instrument_celery_worker,
     shutdown_tracing,
 )
-from services.lifecycle_worker.commands import RunStep, StepDependencies, StepTiming
+from services.lifecycle_worker.commands import (
+    NoStepMetrics,
+    RunStep,
+    StepDependencies,
+    StepMetrics,
+    StepTiming,
+)
 from services.lifecycle_worker.heartbeat import heartbeat_step
+from services.lifecycle_worker.metrics import PrometheusStepMetrics
 from services.lifecycle_worker.service import advance_order
 
 logger = logging.getLogger("fulfillment.lifecycle.worker")
@@ -102,7 +109,9 @@ def create_worker_app(settings: Settings, liveness_file: Path | None = None) -> 
 
     def build() -> tuple[StepDependencies, ServiceClients]:
         clients = ServiceClients.connect(settings, subject=WORKER_SUBJECT)
-        deps = StepDependencies(clients.orders, clients.reservations, publisher, timing)
+        # Per process, after any fork: a pool child's series go to its own files.
+        metrics: StepMetrics = PrometheusStepMetrics() if settings.worker_metrics_addr else NoStepMetrics()
+        deps = StepDependencies(clients.orders, clients.reservations, publisher, timing, metrics)
         return deps, clients
 
     dependencies = PerProcessDependencies(build)

@@ -7,6 +7,7 @@ import enum
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from services.common.lifecycle.ports import (
     OrdersGateway,
@@ -67,12 +68,25 @@ class StepTiming:
         return self.max_delay_s <= 0
 
 
+class StepMetrics(Protocol):
+    def step_finished(self, step: OrderStatus, seconds: float) -> None:
+        """One step (named by the status it starts from) ran, whatever its outcome."""
+
+
+class NoStepMetrics:
+    """Metrics off (WORKER_METRICS_ADDR empty): nothing is measured."""
+
+    def step_finished(self, step: OrderStatus, seconds: float) -> None:
+        pass
+
+
 @dataclass(frozen=True)
 class StepDependencies:
     orders: OrdersGateway
     reservations: ReservationsGateway
     publisher: StepPublisher
     timing: StepTiming
+    metrics: StepMetrics = field(default_factory=NoStepMetrics)
 
 
 @dataclass(frozen=True)

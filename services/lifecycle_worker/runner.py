@@ -2,6 +2,10 @@
 
 SIGTERM is Celery's warm shutdown: stop taking tasks, let running steps finish, hand
 prefetched and countdown tasks back to the broker, exit 0.
+
+/metrics (WORKER_METRICS_ADDR) is served by this main process: with the prefork pool the
+children's step durations come from their files (services.common.metrics.multiprocess),
+and the lifecycle queue's length is read from the broker at each scrape.
 """
 
 from __future__ import annotations
@@ -14,10 +18,13 @@ from pathlib import Path
 
 from celery import Celery
 from celery.exceptions import CPendingDeprecationWarning
+from celery.signals import worker_process_init, worker_process_shutdown
 
 from services.common.auth.interceptors import log_auth_mode
 from services.common.config import Settings
 from services.common.lifecycle.tasks import LIFECYCLE_QUEUE
+from services.common.metrics.broker import LifecycleQueueCollector
+from services.common.metrics.endpoint import PartMetrics
 from services.common.tracing import shutdown_tracing
 from services.lifecycle_worker.celery_app import create_worker_app, start_tracing
 
@@ -39,13 +46,34 @@ def run_worker(
     # cancel them) will change; that default is our explicit choice (celery_app).
     warnings.filterwarnings("ignore", category=CPendingDeprecationWarning)
     log_auth_mode(settings, "worker")
+    metrics = _worker_metrics(settings, pool)
     app = create_worker_app(settings, liveness_file)
     if pool == "threads":
         start_tracing()  # the steps run in this process (prefork: in each pool child)
+    metrics.serve()
     try:
         return run_celery_worker(app, "lifecycle", LIFECYCLE_QUEUE, concurrency, pool, settings.log_level)
     finally:
         shutdown_tracing()
+        metrics.close()
+
+
+def _worker_metrics(settings: Settings, pool: str) -> PartMetrics:
+    """Chosen before the app and its pool exist (prefork: before any child is forked)."""
+    addr = settings.worker_metrics_addr
+    collectors = [LifecycleQueueCollector(settings.redis_url)] if addr else []
+    metrics = PartMetrics("worker", addr, family=pool == "prefork", collectors=collectors)
+    if metrics.enabled and pool == "prefork":
+
+        def in_child(**_: object) -> None:
+            metrics.forked()
+
+        def child_exiting(**_: object) -> None:
+            metrics.process_exited(os.getpid())
+
+        worker_process_init.connect(in_child, weak=False)
+        worker_process_shutdown.connect(child_exiting, weak=False)
+    return metrics
 
 
 def run_celery_worker(

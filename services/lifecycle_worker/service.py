@@ -93,6 +93,8 @@ def _run_logged_step(command: RunStep, deps: StepDependencies) -> StepResult:
             error = {"error": f"{type(exc).__name__}: {exc}"}
             _log_step(command, started, StepOutcome.ERROR, logging.WARNING, error)
             raise
+        finally:
+            deps.metrics.step_finished(command.expected_status, time.monotonic() - started)
         step_span.set_attribute("outcome", result.outcome.value)
         details: dict[str, Any] = {"status": result.status}
         if result.note:

@@ -1,7 +1,8 @@
 """`fulfillment monitor`: sweep every FULFILLMENT_SWEEP_INTERVAL_S until SIGTERM/SIGINT.
 
 A signal lets the current sweep finish its claimed batch (claimed orders are always
-handled), then the process exits 0.
+handled), then the process exits 0. /metrics (MONITOR_METRICS_ADDR) counts the stale
+actions and reads the lifecycle's health from the broker at each scrape.
 """
 
 from __future__ import annotations
@@ -17,11 +18,16 @@ from services.common.lifecycle.grpc_clients import ServiceClients
 from services.common.lifecycle.step_publisher import CeleryStepPublisher
 from services.common.lifecycle.tasks import make_sender
 from services.common.logs import log_event
+from services.common.metrics.broker import LifecycleHealthCollector
+from services.common.metrics.endpoint import PartMetrics
 from services.common.tracing import configure_tracing, shutdown_tracing
 from services.stale_monitor.lifecycle_probe import RedisLifecycleProbe
+from services.stale_monitor.metrics import PrometheusStaleMetrics
 from services.stale_monitor.service import (
     MonitorDependencies,
+    NoStaleMetrics,
     RememberedLag,
+    StaleMetrics,
     SweepPolicy,
     sweep_stale_orders,
 )
@@ -64,9 +70,16 @@ def run_monitor(settings: Settings, stop: StopRequest | None = None) -> int:
     clients = ServiceClients.connect(settings, subject=MONITOR_SUBJECT)
     sender = make_sender(settings)
     probe = RedisLifecycleProbe(settings.redis_url)
-    deps = MonitorDependencies(
-        clients.orders, clients.reservations, CeleryStepPublisher(sender), RememberedLag(probe)
+    addr = settings.monitor_metrics_addr
+    metrics = PartMetrics(
+        "monitor", addr, collectors=[LifecycleHealthCollector(settings.redis_url)] if addr else []
     )
+    stale_metrics: StaleMetrics = PrometheusStaleMetrics() if addr else NoStaleMetrics()
+    deps = MonitorDependencies(
+        clients.orders, clients.reservations, CeleryStepPublisher(sender), RememberedLag(probe),
+        stale_metrics,
+    )
+    metrics.serve()
     log_event(
         logger, "monitor_started", sweep_interval_s=settings.sweep_interval_s,
         stale_after_s=policy.stale_after_s, lease_s=policy.lease_s, retries=policy.retries,
@@ -86,6 +99,7 @@ def run_monitor(settings: Settings, stop: StopRequest | None = None) -> int:
         clients.close()
         sender.close()
         probe.close()
+        metrics.close()
         shutdown_tracing()
     log_event(logger, "monitor_stopped")
     return 0

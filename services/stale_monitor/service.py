@@ -26,7 +26,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from services.common.config import Settings
@@ -136,12 +136,25 @@ class RememberedLag:
         return replace(lag, lag_s=max(seen for _, seen in self._seen))
 
 
+class StaleMetrics(Protocol):
+    def stale_order_handled(self, action: str) -> None:
+        """A stale order "redriven" (its step published again) or "failed"."""
+
+
+class NoStaleMetrics:
+    """Metrics off (MONITOR_METRICS_ADDR empty): nothing is counted."""
+
+    def stale_order_handled(self, action: str) -> None:
+        pass
+
+
 @dataclass(frozen=True)
 class MonitorDependencies:
     orders: OrdersGateway
     reservations: ReservationsGateway
     publisher: StepPublisher
     lifecycle: LifecycleProbe
+    metrics: StaleMetrics = field(default_factory=NoStaleMetrics)
 
 
 def sweep_stale_orders(
@@ -181,6 +194,8 @@ def sweep_stale_orders(
                 lambda stale: handle_stale_order(stale, deps, policy, failing), batch
             ):
                 report.count(outcome)
+                if outcome in (StaleOutcome.REDRIVEN, StaleOutcome.FAILED):
+                    deps.metrics.stale_order_handled(outcome.value)
             if len(batch) < policy.batch_limit or should_stop():
                 break
     if report.claimed:

@@ -28,6 +28,7 @@ def test_monitor_keeps_sweeping_while_the_orders_service_is_down_and_stops_on_re
         inventory_addr=f"127.0.0.1:{free_port()}",
         sweep_interval_s=0.05,
         grpc_deadline_s=0.5,
+        monitor_metrics_addr="",  # an in-process monitor must not take the default port
     )
     # A live worker, so that the sweep goes as far as asking the (absent) orders service.
     broker = redis.Redis.from_url(monitor_settings.redis_url)
