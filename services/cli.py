@@ -188,6 +188,7 @@ def _render_deploy(settings: Settings, args: argparse.Namespace) -> int:
     import base64
     from pathlib import Path
 
+    from services.devtools.observability_manifests import observability_manifests
     from services.gateway import DESCRIPTOR_SET, REPO_ROOT, container_target, render_envoy_config
 
     # docker compose service names and Kubernetes Service names are the same.
@@ -203,6 +204,7 @@ def _render_deploy(settings: Settings, args: argparse.Namespace) -> int:
     for relative, text in [
         ("deploy/envoy/envoy.compose.yaml", header + config),
         ("deploy/k8s/envoy-configmap.yaml", configmap),
+        *observability_manifests(),
     ]:
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -370,7 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     render_deploy = commands.add_parser(
         "render-deploy", help="render the Envoy configs for docker compose and Kubernetes into "
-        "deploy/ from gateway/envoy.yaml.tmpl (run in a source checkout)"
+        "deploy/ from gateway/envoy.yaml.tmpl, and the Kubernetes ConfigMaps of the Grafana "
+        "dashboard and the alert rules (run in a source checkout)"
     )
     render_deploy.add_argument("--root", default="", help="write under this directory instead")
     render_deploy.set_defaults(run=_render_deploy)

@@ -1,5 +1,6 @@
 """deploy/k8s NetworkPolicies, checked statically: ingress denied by default, each service's
-gRPC port open only to the pods that call it, every selector and port real."""
+gRPC port open only to the pods that call it, the metrics ports and Envoy's admin only to
+the monitoring namespace's Prometheus, every selector and port real."""
 
 from __future__ import annotations
 
@@ -19,6 +20,13 @@ from tests.deploy.manifests import (
 
 pytestmark = pytest.mark.unit
 
+# The one peer from outside the namespace: the Prometheus pods of `monitoring`.
+SCRAPER = "monitoring/prometheus"
+SCRAPER_PEER = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+}
+
 
 def policies() -> dict[str, dict[str, Any]]:
     return k8s_resources("NetworkPolicy")
@@ -33,9 +41,14 @@ def pod_labels() -> dict[str, dict[str, str]]:
 
 
 def selected(selector: dict[str, Any]) -> set[str]:
-    assert set(selector) <= {"matchLabels"}, f"only matchLabels is used here: {selector}"
+    assert set(selector) <= {"matchLabels", "matchExpressions"}, selector
     wanted = selector.get("matchLabels", {}).items()
-    return {name for name, labels in pod_labels().items() if wanted <= labels.items()}
+    expressions = selector.get("matchExpressions", [])
+    assert all(e["operator"] == "In" for e in expressions), f"only In is used here: {selector}"
+    return {
+        name for name, labels in pod_labels().items()
+        if wanted <= labels.items() and all(labels.get(e["key"]) in e["values"] for e in expressions)
+    }
 
 
 def workload(name: str) -> dict[str, Any]:
@@ -52,16 +65,26 @@ def declared_ports(name: str) -> dict[str | None, int]:
 
 
 def sources(rule: dict[str, Any]) -> set[str] | None:
-    """The pods a rule admits; None means from anywhere."""
+    """The pods a rule admits (SCRAPER for the monitoring namespace's Prometheus); None
+    means from anywhere."""
     if "from" not in rule:
         return None
     names: set[str] = set()
     for peer in rule["from"]:
+        if "namespaceSelector" in peer:
+            assert peer == SCRAPER_PEER, f"the only peer from outside is Prometheus: {peer}"
+            names.add(SCRAPER)
+            continue
         assert set(peer) == {"podSelector"}, f"only pods of this namespace are admitted: {peer}"
         chosen = selected(peer["podSelector"])
         assert chosen, f"{peer} selects no pod"
         names |= chosen
     return names
+
+
+def port_number(target: str, port: int | str) -> int:
+    """A policy's port (a number or a container port's name) on `target` pods."""
+    return declared_ports(target)[port] if isinstance(port, str) else port
 
 
 def admitted(target: str, port: int) -> set[str] | None:
@@ -71,7 +94,7 @@ def admitted(target: str, port: int) -> set[str] | None:
         if target not in selected(policy["spec"]["podSelector"]):
             continue
         for rule in policy["spec"].get("ingress", []):
-            if port not in {p["port"] for p in rule["ports"]}:
+            if port not in {port_number(target, p["port"]) for p in rule["ports"]}:
                 continue
             names = sources(rule)
             if names is None:
@@ -100,7 +123,11 @@ def test_every_policy_selects_existing_pods_on_their_declared_ports() -> None:
             for port in rule["ports"]:
                 assert port["protocol"] == "TCP", name
                 for target in targets:
-                    assert port["port"] in declared_ports(target).values(), (name, target, port)
+                    if isinstance(port["port"], str):
+                        assert port["port"] in declared_ports(target), (name, target, port)
+                    assert port_number(target, port["port"]) in declared_ports(target).values(), (
+                        name, target, port
+                    )
 
 
 def dialers(owner: str, port: int) -> set[str]:
@@ -132,8 +159,25 @@ def test_only_the_gateway_port_is_open_to_everyone() -> None:
     (service_port,) = k8s_resources("Service")["envoy"]["spec"]["ports"]
     public = declared_ports("envoy")[service_port["targetPort"]]
     assert admitted("envoy", public) is None
-    assert admitted("envoy", declared_ports("envoy")["admin"]) == set(), "the admin stays closed"
+    assert admitted("envoy", declared_ports("envoy")["admin"]) == {SCRAPER}, "admin: for scrapes only"
     for name in pod_labels():
         for port in declared_ports(name).values():
             if (name, port) != ("envoy", public):
                 assert admitted(name, port) is not None, f"{name}:{port} is open to every pod"
+
+
+@pytest.mark.parametrize("part", ["inventory", "orders", "worker", "monitor"])
+def test_only_prometheus_reads_each_parts_metrics_port(part: str) -> None:
+    (container,) = pod_spec(workload(part))["containers"]
+    env = container_env(container, k8s_resources("ConfigMap"))
+    (variable,) = [v for v in env if v.endswith("_METRICS_ADDR")]
+    _, port = split_addr(env[variable])
+    assert declared_ports(part)["metrics"] == port
+    assert admitted(part, port) == {SCRAPER}
+
+
+def test_prometheus_reaches_nothing_but_metrics_and_envoys_admin() -> None:
+    for name in pod_labels():
+        for port_name, port in declared_ports(name).items():
+            allowed = admitted(name, port) or set()
+            assert (SCRAPER in allowed) == (port_name in ("metrics", "admin")), (name, port_name)
