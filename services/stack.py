@@ -219,10 +219,27 @@ def _banner(settings: Settings, workers: int) -> str:
             f"  orders gRPC                 {settings.orders_addr}",
             f"  worker                      concurrency {workers}, broker {redact_url(settings.redis_url)}",
             f"  monitor                     sweep every {settings.sweep_interval_s:g}s",
+            *_metrics_lines(settings),
             f"  database                    {redact_url(settings.database_url)}",
             "  Ctrl-C stops everything.",
         ]
     )
+
+
+def _metrics_lines(settings: Settings) -> list[str]:
+    """Where Prometheus scrapes each part (an empty *_METRICS_ADDR turns one off)."""
+    parts = [
+        ("inventory", settings.inventory_metrics_addr, "INVENTORY_METRICS_ADDR"),
+        ("orders", settings.orders_metrics_addr, "ORDERS_METRICS_ADDR"),
+        ("worker", settings.worker_metrics_addr, "WORKER_METRICS_ADDR"),
+        ("monitor", settings.monitor_metrics_addr, "MONITOR_METRICS_ADDR"),
+    ]
+    return [
+        f"  {name + ' metrics':<28}{f'http://{addr}/metrics' if addr else f'off ({variable} is empty)'}"
+        for name, addr, variable in parts
+    ] + [
+        f"  {'gateway metrics':<28}http://127.0.0.1:{settings.gateway_admin_port}/stats/prometheus",
+    ]
 
 
 ADMIN_TOKEN_TTL_S = 12 * 3600

@@ -206,6 +206,8 @@ def bench_environment(
             private_database(admin_url(base.database_url), "fulfillment_bench")
         )
         ports = {role: free_port() for role in ("inventory", "orders", "gateway", "admin")}
+        # Metrics on, as by default, but never on the default ports a running `up` holds.
+        metrics = {part: f"127.0.0.1:{free_port()}" for part in ("inventory", "orders", "worker", "monitor")}
         settings = replace(
             base,
             database_url=database_url,
@@ -216,6 +218,10 @@ def bench_environment(
             orders_addr=f"127.0.0.1:{ports['orders']}",
             gateway_port=ports["gateway"],
             gateway_admin_port=ports["admin"],
+            inventory_metrics_addr=metrics["inventory"],
+            orders_metrics_addr=metrics["orders"],
+            worker_metrics_addr=metrics["worker"],
+            monitor_metrics_addr=metrics["monitor"],
             step_delay_min_s=0.0,
             step_delay_max_s=0.0,
             server_processes=processes,
@@ -250,6 +256,10 @@ def bench_environment(
             "ORDERS_ADDR": settings.orders_addr,
             "GATEWAY_PORT": str(settings.gateway_port),
             "GATEWAY_ADMIN_PORT": str(settings.gateway_admin_port),
+            "INVENTORY_METRICS_ADDR": settings.inventory_metrics_addr,
+            "ORDERS_METRICS_ADDR": settings.orders_metrics_addr,
+            "WORKER_METRICS_ADDR": settings.worker_metrics_addr,
+            "MONITOR_METRICS_ADDR": settings.monitor_metrics_addr,
             "FULFILLMENT_STEP_DELAY_MIN_S": "0",
             "FULFILLMENT_STEP_DELAY_MAX_S": "0",
             "FULFILLMENT_SERVER_PROCESSES": str(processes),
