@@ -91,3 +91,30 @@ def test_a_step_published_through_celery_carries_the_current_trace(
         sender.close()
     (headers,) = queued_headers(broker_url)
     assert parent_in(headers) == (f"{context.trace_id:032x}", f"{context.span_id:016x}")
+
+
+def test_the_worker_publishes_its_next_step_in_a_producer_span_that_ends(
+    broker_url: str, spans: InMemorySpanExporter
+) -> None:
+    """Celery's instrumentation, as the worker runs it: a producer span per published step,
+    child of the step, its context in the message; ended when the publish returns, and the
+    step's span current again (a publish span left open would swallow every later span)."""
+    from opentelemetry import trace
+
+    from services.lifecycle_worker.celery_app import create_worker_app
+
+    app = create_worker_app(Settings.from_env({"REDIS_URL": broker_url}))
+    tracing.instrument_celery_worker()
+    try:
+        with tracing.span("step PACKAGING") as step:
+            CeleryStepPublisher(app).publish_step(str(uuid.uuid4()), OrderStatus.SHIPPED, delay_s=5)
+            assert trace.get_current_span() is step
+    finally:
+        app.close()
+    finished = {s.name: s for s in spans.get_finished_spans()}
+    publish = finished["apply_async/fulfillment.lifecycle.run_step"]
+    assert publish.kind is SpanKind.PRODUCER and publish.parent is not None and publish.context is not None
+    assert publish.parent.span_id == step.get_span_context().span_id  # type: ignore[attr-defined]
+    (headers,) = queued_headers(broker_url)
+    assert parent_in(headers) == (f"{publish.context.trace_id:032x}", f"{publish.context.span_id:016x}")
+
