@@ -10,8 +10,6 @@ from concurrent.futures import ThreadPoolExecutor
 from services.common.config import Settings, split_addr
 from services.top.figures import Reading, Sample, parse_exposition
 
-PARTS = ("inventory", "orders", "worker", "monitor")
-
 
 def metrics_endpoints(settings: Settings) -> dict[str, str]:
     """part -> its METRICS_ADDR ("" when turned off)."""
