@@ -27,6 +27,7 @@ from services.common.auth.mint import mint_token
 from services.common.auth.principal import Role
 from services.common.config import Settings, redact_url
 from services.common.tls import channel_credentials
+from services.common.tracing.config import TracingConfig
 from services.devtools.processes import kill_group, terminate_group
 from services.gateway import gateway_url
 from services.migrations import DatabaseUnreachable, migrate_all
@@ -220,10 +221,25 @@ def _banner(settings: Settings, workers: int) -> str:
             f"  worker                      concurrency {workers}, broker {redact_url(settings.redis_url)}",
             f"  monitor                     sweep every {settings.sweep_interval_s:g}s",
             *_metrics_lines(settings),
+            _tracing_line(),
             f"  database                    {redact_url(settings.database_url)}",
             "  Ctrl-C stops everything.",
         ]
     )
+
+
+def _tracing_line() -> str:
+    """Where every part sends its spans (README: Observe it), or how to turn tracing on."""
+    config = TracingConfig.from_env()
+    if not config.enabled:
+        return "  traces                      off (set OTEL_EXPORTER_OTLP_ENDPOINT to send them)"
+    otlp = config.otlp
+    where = [
+        name if otlp is None or name != "otlp"
+        else f"OTLP/gRPC to {'https' if otlp.tls else 'http'}://{otlp.host}:{otlp.port}"
+        for name in config.exporters
+    ]
+    return f"  traces                      {', '.join(where)}"
 
 
 def _metrics_lines(settings: Settings) -> list[str]:

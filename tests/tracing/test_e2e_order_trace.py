@@ -60,6 +60,7 @@ def traced_stack(
             timeout=90, what="`fulfillment up` to report ready",
         )
         assert "up: ready" in process.output(), process.output()[-3000:]
+        assert f"traces                      OTLP/gRPC to {sink.endpoint}" in process.output()
         yield Stack(
             process, f"http://127.0.0.1:{ports['gateway']}", env["INVENTORY_ADDR"],
             env["ORDERS_ADDR"], f"http://127.0.0.1:{ports['admin']}", settings,
