@@ -11,15 +11,26 @@ from pathlib import Path
 
 import grpc
 import pytest
+import redis
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from services.common.config import Settings
+from services.common.lifecycle.tasks import LIFECYCLE_QUEUE
 from services.common.proto.fulfillment.inventory.v1 import inventory_service_pb2 as inv
 from services.common.proto.fulfillment.inventory.v1 import inventory_service_pb2_grpc as inv_grpc
 from services.devtools.processes import descendants
 from tests.auth import authorized
-from tests.metrics.scrape import scrape
-from tests.support import Process, free_port, fulfillment_command, wait_healthy, wait_until
+from tests.metrics.conftest import CUSTOMER_PREFIX, OrdersServer
+from tests.metrics.scrape import delta, scrape
+from tests.orders.integration.clients import Clients, Status
+from tests.support import (
+    BackgroundServer,
+    Process,
+    free_port,
+    fulfillment_command,
+    wait_healthy,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -121,3 +132,41 @@ def test_an_empty_metrics_address_listens_nowhere(
         wait_healthy(f"127.0.0.1:{port}", timeout=30)
         assert _listening_ports(server.pid) == {port}
         assert "metrics_serving" not in server.output()
+
+
+def test_the_prefork_worker_serves_its_childrens_steps_and_the_queue_length(
+    service_env: dict[str, str], clients: Clients, orders_server: OrdersServer,
+    inventory_server: BackgroundServer, redis_url: str, tmp_path: Path,
+) -> None:
+    broker = redis.Redis.from_url(redis_url)
+    broker.delete(LIFECYCLE_QUEUE)  # steps other tests left for orders of other databases
+    metrics_addr = f"127.0.0.1:{free_port()}"
+    env = {
+        **service_env, "ORDERS_ADDR": orders_server.addr, "INVENTORY_ADDR": inventory_server.addr,
+        "WORKER_METRICS_ADDR": metrics_addr,
+    }
+    url = f"http://{metrics_addr}/metrics"
+    command = fulfillment_command("worker", "--pool", "prefork", "--concurrency", "2")
+    try:
+        with Process(command, env, tmp_path / "worker.log") as worker:
+            wait_until(lambda: "worker_ready" in worker.output(), timeout=60, what="the worker")
+            before = scrape(url)
+            product = clients.create_product()
+            orders = [clients.create_order(f"{CUSTOMER_PREFIX}{uuid.uuid4().hex[:8]}", [(product, 1)])
+                      for _ in range(3)]
+            wait_until(
+                lambda: all(clients.get(o.order_id).status == Status.DELIVERED for o in orders),
+                timeout=60, what="the orders to be delivered",
+            )
+            after = scrape(url)
+            queued = broker.llen(LIFECYCLE_QUEUE)
+
+            steps = "fulfillment_step_duration_seconds_count"
+            assert delta(before, after, steps, step="PENDING") == 3
+            assert after.value("fulfillment_lifecycle_queue_length") == queued
+            assert after.value("fulfillment_part_processes") == 3  # the main process and two children
+            files = Path(os.environ.get("TMPDIR", "/tmp")) / f"fulfillment-worker-metrics-{worker.pid}"
+            written = {p.name for p in files.glob("histogram_*.db")}
+            assert len(written) >= 1, "the children write their steps to files the main process merges"
+    finally:
+        broker.close()
