@@ -11,13 +11,10 @@ from typing import Any
 
 import grpc
 from opentelemetry import trace
-from opentelemetry.instrumentation.grpc import (
-    aio_client_interceptors,
-    aio_server_interceptor,
-    client_interceptor,
-)
+from opentelemetry.instrumentation.grpc import aio_client_interceptors, client_interceptor
 from opentelemetry.instrumentation.grpc.filters import negate, service_name
 from opentelemetry.instrumentation.grpc.grpcext import intercept_channel
+from opentelemetry.instrumentation.grpc.version import __version__ as grpc_instrumentation_version
 from opentelemetry.propagate import inject
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -61,10 +58,13 @@ class Tracing:
         self._undo: list[Callable[[], None]] = []
 
     def server_interceptor(self) -> grpc.aio.ServerInterceptor:
-        interceptor: grpc.aio.ServerInterceptor = aio_server_interceptor(
-            tracer_provider=self.provider, filter_=_NOT_HEALTH
+        from services.common.tracing.grpc_server import ServerTracingInterceptor
+
+        tracer = self.provider.get_tracer(
+            "opentelemetry.instrumentation.grpc", grpc_instrumentation_version,
+            schema_url="https://opentelemetry.io/schemas/1.11.0",
         )
-        return interceptor
+        return ServerTracingInterceptor(tracer, _NOT_HEALTH)
 
     def aio_client_interceptors(self) -> list[grpc.aio.ClientInterceptor]:
         return list(aio_client_interceptors(tracer_provider=self.provider, filter_=_NOT_HEALTH))
