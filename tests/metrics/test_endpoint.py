@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from services.common.metrics.endpoint import PartMetrics, start_endpoint
-from tests.metrics.scrape import scrape
+from tests.metrics.scrape import Scrape, scrape
 
 pytestmark = pytest.mark.integration
 
@@ -47,8 +47,15 @@ def test_an_address_serves_the_process_series_until_closed() -> None:
     metrics = PartMetrics("orders", f"127.0.0.1:{port}")
     metrics.serve()
     try:
-        assert scrape(f"http://127.0.0.1:{port}/metrics").has("process_cpu_seconds_total")
+        served = scrape(f"http://127.0.0.1:{port}/metrics")
+        assert served.has("process_cpu_seconds_total") and served.has("python_info", **_info(served))
+        assert served.value("fulfillment_part_processes") == 1
     finally:
         metrics.close()
     with pytest.raises(OSError):
         scrape(f"http://127.0.0.1:{port}/metrics", timeout=2)
+
+
+def _info(served: Scrape) -> dict[str, str]:
+    (labels,) = served.named("python_info")
+    return dict(labels)

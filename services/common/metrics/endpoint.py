@@ -31,7 +31,7 @@ from prometheus_client.registry import Collector
 from services.common.config import split_addr
 from services.common.logs import log_event
 from services.common.metrics.multiprocess import SharedFiles
-from services.common.metrics.process_tree import ProcessTreeCollector
+from services.common.metrics.process_tree import OneProcessCollector, ProcessTreeCollector
 
 logger = logging.getLogger("fulfillment.metrics")
 
@@ -71,7 +71,7 @@ def in_process_registry(collectors: Sequence[Collector] = ()) -> CollectorRegist
     disable_created_metrics()
     registry = CollectorRegistry()
     registry.register(REGISTRY)
-    for collector in collectors:
+    for collector in (OneProcessCollector(), *collectors):
         registry.register(collector)
     return registry
 
