@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,8 @@ from jwt.algorithms import ECAlgorithm
 from services.cli import build_parser
 from services.common.config import Settings, split_addr
 from services.common.server import SERVER_OPTIONS
+from services.common.tracing.config import TracingConfig
+from services.devtools.observability_manifests import COMPOSE_GATEWAY_TRACING
 from services.gateway import (
     CONTAINER_JWKS,
     DESCRIPTOR_SET,
@@ -30,6 +33,7 @@ from tests.deploy.manifests import DEPLOY, K8S, REPO_ROOT, k8s_resources, load_c
 pytestmark = pytest.mark.unit
 
 COMPOSE_CONFIG = DEPLOY / "envoy" / "envoy.compose.yaml"
+COLLECTOR_CLUSTER = "opentelemetry_collector"
 CONFIGMAP = K8S / "envoy-configmap.yaml"
 TARGET = container_target("inventory", "orders")
 
@@ -56,7 +60,8 @@ def test_configmap_carries_the_template_and_descriptor_unchanged() -> None:
     configmap = yaml.safe_load(CONFIGMAP.read_text())
     assert configmap["data"]["envoy.yaml"] == render_envoy_config(TARGET)
     assert base64.b64decode(configmap["binaryData"]["fulfillment.pb"]) == DESCRIPTOR_SET.read_bytes()
-    assert yaml.safe_load(rendered_compose_config()) == yaml.safe_load(render_envoy_config(TARGET))
+    compose_target = replace(TARGET, tracing=COMPOSE_GATEWAY_TRACING)
+    assert yaml.safe_load(rendered_compose_config()) == yaml.safe_load(render_envoy_config(compose_target))
 
 
 @pytest.mark.parametrize("render", [rendered_compose_config, rendered_k8s_config])
@@ -69,6 +74,8 @@ def test_clusters_reach_the_services_by_name_on_their_default_ports(render) -> N
     }
     for cluster in config["static_resources"]["clusters"]:
         assert cluster["type"] == "STRICT_DNS"
+        if cluster["name"] == COLLECTOR_CLUSTER:
+            continue
         (endpoint,) = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]
         socket = endpoint["endpoint"]["address"]["socket_address"]
         assert (socket["address"], socket["port_value"]) == expected[cluster["name"]]
@@ -326,3 +333,19 @@ def test_the_readme_lists_every_gateway_limit_with_its_value() -> None:
     heap_effects = documented["Envoy's heap (tcmalloc's count; needs no cgroup files)"][1]
     for threshold in heap_thresholds:
         assert f"at {round(threshold * 100)}%" in heap_effects, heap_effects
+
+
+def test_composes_envoy_traces_to_the_collector_of_every_part_and_kubernetes_does_not() -> None:
+    compose = yaml.safe_load(rendered_compose_config())
+    provider = _connection_manager(compose)["tracing"]["provider"]
+    assert provider["name"] == "envoy.tracers.opentelemetry"
+    assert provider["typed_config"]["service_name"] == "fulfillment-gateway"
+    (collector,) = [c for c in compose["static_resources"]["clusters"] if c["name"] == COLLECTOR_CLUSTER]
+    (endpoint,) = collector["load_assignment"]["endpoints"][0]["lb_endpoints"]
+    socket = endpoint["endpoint"]["address"]["socket_address"]
+    parts = TracingConfig.from_env(
+        {k: str(v) for k, v in load_compose()["services"]["orders"]["environment"].items()}
+    )
+    assert parts.otlp is not None
+    assert (socket["address"], socket["port_value"]) == (parts.otlp.host, parts.otlp.port)
+    assert "opentelemetry" not in rendered_k8s_config()
