@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,6 +32,20 @@ T = TypeVar("T")
 def private_database(prefix: str) -> contextlib.AbstractContextManager[str]:
     """A new database `<prefix>_<random>` with every schema migrated; dropped afterwards."""
     return stores.private_database(ADMIN_DSN, prefix)
+
+
+@contextlib.contextmanager
+def private_stores(env: dict[str, str], prefix: str) -> Iterator[dict[str, str]]:
+    """`env` with a database and a Redis db of their own, for a stack that must see only
+    its own traffic: another stack alive meanwhile (the e2e package's) would otherwise
+    share its queue (its worker taking our steps to its own orders service) and its
+    stale monitor would claim our orders."""
+    redis_url, release = stores.claim_redis_db(env["REDIS_URL"])
+    try:
+        with private_database(prefix) as database_url:
+            yield {**env, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    finally:
+        release()
 
 
 def wait_until(

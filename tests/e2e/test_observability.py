@@ -21,7 +21,7 @@ from services.top.figures import Sample, bucket_quantile, parse_exposition
 from tests.deploy.promql import base_name
 from tests.deploy.series import SCRAPE_SERIES, named_series
 from tests.e2e.conftest import Stack
-from tests.support import Process, free_port, fulfillment_command, wait_until
+from tests.support import Process, free_port, fulfillment_command, private_stores, wait_until
 from tests.top.exposition import screen_rows
 
 pytestmark = pytest.mark.e2e
@@ -67,10 +67,17 @@ def total(samples: list[Sample], name: str, **match: str) -> float:
 def observed(
     service_env: dict[str, str], settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ObservedStack]:
+    with private_stores(service_env, "fulfillment_observed") as own_stores:
+        yield from _observed_stack(own_stores, settings, tmp_path_factory)
+
+
+def _observed_stack(
+    own_stores: dict[str, str], settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ObservedStack]:
     ports = {name: free_port() for name in ("inventory", "orders", "gateway", "admin")}
     metrics = {part: f"127.0.0.1:{free_port()}" for part in PARTS}
     env = {
-        **service_env,
+        **own_stores,
         "INVENTORY_ADDR": f"127.0.0.1:{ports['inventory']}",
         "ORDERS_ADDR": f"127.0.0.1:{ports['orders']}",
         "GATEWAY_PORT": str(ports["gateway"]),

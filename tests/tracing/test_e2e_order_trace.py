@@ -19,7 +19,7 @@ from services.common.config import Settings
 from services.common.lifecycle.status import OrderStatus
 from services.devtools.otlp_sink import OtlpSink, ReceivedSpan
 from tests.e2e.conftest import Stack
-from tests.support import Process, free_port, fulfillment_command, wait_until
+from tests.support import Process, free_port, fulfillment_command, private_stores, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -40,9 +40,17 @@ def traced_stack(
     sink: OtlpSink, service_env: dict[str, str], settings: Settings,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
+    with private_stores(service_env, "fulfillment_traced") as own_stores:
+        yield from _traced_stack(sink, own_stores, settings, tmp_path_factory)
+
+
+def _traced_stack(
+    sink: OtlpSink, own_stores: dict[str, str], settings: Settings,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
     ports = {name: free_port() for name in ("inventory", "orders", "gateway", "admin")}
     env = {
-        **service_env,
+        **own_stores,
         "INVENTORY_ADDR": f"127.0.0.1:{ports['inventory']}",
         "ORDERS_ADDR": f"127.0.0.1:{ports['orders']}",
         "GATEWAY_PORT": str(ports["gateway"]),
