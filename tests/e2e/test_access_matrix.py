@@ -52,6 +52,7 @@ EXPECTED: dict[str, set[str]] = {
     "OrderService/ListOrderHistory": {A, C},
     "OrderService/CancelOrder": {A, C},
     "OrderService/WatchOrder": {A, C},
+    "OrderService/SummarizeOrders": {A},
     "OrderLifecycleService/AdvanceOrder": {S},
     "OrderLifecycleService/ClaimStaleOrders": {S},
 }
@@ -133,6 +134,7 @@ def request_for(rpc: str, world: World) -> Any:
         "OrderService/ListOrderHistory": lambda: ords.ListOrderHistoryRequest(order_id=oid),
         "OrderService/CancelOrder": lambda: ords.CancelOrderRequest(order_id=str(uuid.uuid4())),
         "OrderService/WatchOrder": lambda: ords.WatchOrderRequest(order_id=str(uuid.uuid4())),
+        "OrderService/SummarizeOrders": lambda: ords.SummarizeOrdersRequest(),
         "OrderLifecycleService/AdvanceOrder": lambda: life.AdvanceOrderRequest(
             order_id=str(uuid.uuid4()), expected_status=ords.Order.PENDING,
             to_status=ords.Order.PROCESSING,
@@ -224,6 +226,7 @@ def http_routes(world: World) -> dict[str, Callable[[str | None], tuple[int, Any
         "OrderService/CancelOrder": lambda r: http(
             world, "POST", f"/v1/orders/{uuid.uuid4()}:cancel", r, {}
         ),
+        "OrderService/SummarizeOrders": lambda r: http(world, "GET", "/v1/orders:summarize", r),
     }
 
 

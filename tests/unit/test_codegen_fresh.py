@@ -78,4 +78,5 @@ def test_public_http_bindings_match_the_contract() -> None:
         "OrderService.ListOrderHistory": ("GET", "/v1/orders/{order_id}/history", ""),
         "OrderService.CancelOrder": ("POST", "/v1/orders/{order_id}:cancel", "*"),
         "OrderService.WatchOrder": ("GET", "/v1/orders/{order_id}:watch", ""),
+        "OrderService.SummarizeOrders": ("GET", "/v1/orders:summarize", ""),
     }

@@ -47,6 +47,12 @@ class Caller:
             "to order for yourself"
         )
 
+    def require_admin(self, what: str) -> None:
+        """The access policy already keeps `what` to admins; this keeps the service layer
+        safe on its own, whoever calls it."""
+        if self.role is not CallerRole.ADMIN:
+            raise PermissionDenied(f"only an admin may {what}")
+
     def customer_to_list(self, requested_customer_id: str) -> str | None:
         """The customer whose orders a listing shows; None for every customer's."""
         if self.role is not CallerRole.CUSTOMER:

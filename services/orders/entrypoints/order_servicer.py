@@ -95,3 +95,11 @@ class OrderServicer(orders_service_pb2_grpc.OrderServiceServicer):
         order_id = requests.order_id(request)
         async for order in watching.watch_order(order_id, current_caller(), self._deps):
             yield responses.order_message(order)
+
+    async def SummarizeOrders(
+        self, request: orders_pb2.SummarizeOrdersRequest, context: Context
+    ) -> orders_pb2.SummarizeOrdersResponse:
+        counts = await queries.summarize_orders(current_caller(), self._deps)
+        return orders_pb2.SummarizeOrdersResponse(
+            counts={status.value: count for status, count in counts.items()}
+        )

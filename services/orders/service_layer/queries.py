@@ -1,4 +1,4 @@
-"""Reading orders: one order, pages of orders, an order's history."""
+"""Reading orders: one order, pages of orders, an order's history, counts by status."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from services.common.lifecycle.status import OrderStatus
 from services.common.pagination import PageTokens, resolve_page_size
 from services.orders.domain.callers import Caller
 from services.orders.domain.errors import OrderNotFound
 from services.orders.domain.model import HistoryEntry, Order, OrderFilters, PageKey
 from services.orders.service_layer.dependencies import OrderServiceDeps
+from services.orders.service_layer.status_counts import count_orders_by_status
 
 ORDERS_PAGE_TOKEN_KIND = "orders"
 
@@ -73,6 +75,13 @@ async def order_history(
     if not entries:
         raise OrderNotFound(str(order_id))
     return entries
+
+
+async def summarize_orders(caller: Caller, deps: OrderServiceDeps) -> dict[OrderStatus, int]:
+    """Every status with its count (0 included), from one GROUP BY over the status index,
+    never a walk over pages of orders. Admins only: it counts every customer's orders."""
+    caller.require_admin("summarize orders")
+    return await count_orders_by_status(deps.uow)
 
 
 def _page_key(page_tokens: PageTokens, page_token: str, filters: OrderFilters) -> PageKey | None:

@@ -70,6 +70,11 @@ class OrderServiceStub:
                 request_serializer=fulfillment_dot_orders_dot_v1_dot_orders__service__pb2.WatchOrderRequest.SerializeToString,
                 response_deserializer=fulfillment_dot_orders_dot_v1_dot_orders__service__pb2.Order.FromString,
                 _registered_method=True)
+        self.SummarizeOrders = channel.unary_unary(
+                '/fulfillment.orders.v1.OrderService/SummarizeOrders',
+                request_serializer=fulfillment_dot_orders_dot_v1_dot_orders__service__pb2.SummarizeOrdersRequest.SerializeToString,
+                response_deserializer=fulfillment_dot_orders_dot_v1_dot_orders__service__pb2.SummarizeOrdersResponse.FromString,
+                _registered_method=True)
 
 
 class OrderServiceServicer:
@@ -121,6 +126,13 @@ class OrderServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SummarizeOrders(self, request, context):
+        """How many orders each status holds now, counted in one query. Admins only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrderServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -158,6 +170,11 @@ def add_OrderServiceServicer_to_server(servicer, server):
                     servicer.WatchOrder,
                     request_deserializer=fulfillment_dot_orders_dot_v1_dot_orders__service__pb2.WatchOrderRequest.FromString,
                     response_serializer=fulfillment_dot_orders_dot_v1_dot_orders__service__pb2.Order.SerializeToString,
+            ),
+            'SummarizeOrders': grpc.unary_unary_rpc_method_handler(
+                    servicer.SummarizeOrders,
+                    request_deserializer=fulfillment_dot_orders_dot_v1_dot_orders__service__pb2.SummarizeOrdersRequest.FromString,
+                    response_serializer=fulfillment_dot_orders_dot_v1_dot_orders__service__pb2.SummarizeOrdersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -350,6 +367,33 @@ class OrderService:
             '/fulfillment.orders.v1.OrderService/WatchOrder',
             fulfillment_dot_orders_dot_v1_dot_orders__service__pb2.WatchOrderRequest.SerializeToString,
             fulfillment_dot_orders_dot_v1_dot_orders__service__pb2.Order.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SummarizeOrders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fulfillment.orders.v1.OrderService/SummarizeOrders',
+            fulfillment_dot_orders_dot_v1_dot_orders__service__pb2.SummarizeOrdersRequest.SerializeToString,
+            fulfillment_dot_orders_dot_v1_dot_orders__service__pb2.SummarizeOrdersResponse.FromString,
             options,
             channel_credentials,
             insecure,
