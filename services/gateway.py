@@ -4,7 +4,8 @@ One template serves every deployment: local (this machine's addresses), docker c
 (service names) and Kubernetes (cluster DNS); only the values differ. Optional blocks go
 into it: the edge token check (gateway/jwt_authn.yaml.tmpl), TLS to the services
 (gateway/upstream_tls.yaml.tmpl), and the OpenTelemetry tracer with its collector
-(gateway/tracing.yaml.tmpl, gateway/otlp_collector.yaml.tmpl).
+(gateway/tracing.yaml.tmpl, gateway/otlp_collector.yaml.tmpl), and a route for each file
+under gateway/static: the OpenAPI document, Swagger UI and the console (services.gateway_static).
 """
 
 from __future__ import annotations
@@ -33,6 +34,13 @@ from services.gateway_security import (
     verifies_at_the_edge,
     yaml_string,
 )
+from services.gateway_static import (
+    CONTAINER_STATIC_DIR,
+    MAX_STATIC_FILE_BYTES,
+    STATIC_DIR,
+    static_files,
+    static_routes_block,
+)
 from services.gateway_tracing import GatewayTracing, collector_cluster_block, gateway_tracing, tracing_block
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +51,7 @@ CONTAINER_JWKS = "/etc/fulfillment/auth/jwks.json"
 # Lines of the template that take a block (services.gateway_security, services.gateway_tracing).
 _BLOCKS = (
     "jwt_authn_filter", "inventory_transport_socket", "orders_transport_socket", "tracing",
-    "collector_cluster",
+    "collector_cluster", "static_routes",
 )
 
 
@@ -62,6 +70,8 @@ class GatewayTarget:
     upstream_tls: UpstreamTls | None = None
     # Envoy's tracer and its collector (services.gateway_tracing); None: no tracing.
     tracing: GatewayTracing | None = None
+    # Where Envoy reads the files of gateway/static (the routes come from this checkout's).
+    static_dir: str = str(STATIC_DIR)
 
 
 def local_target(settings: Settings) -> GatewayTarget:
@@ -88,8 +98,9 @@ def container_target(
 ) -> GatewayTarget:
     """Docker compose and Kubernetes: services reached by DNS name on fixed ports, every
     address bound explicitly on all interfaces of the container, the key set mounted from
-    a secret at CONTAINER_JWKS. `settings` (the defaults unless given) choose the issuer
-    and audience, and whether Envoy verifies tokens at all (not for a remote key set)."""
+    a secret at CONTAINER_JWKS, gateway/static at CONTAINER_STATIC_DIR. `settings` (the
+    defaults unless given) choose the issuer and audience, and whether Envoy verifies
+    tokens at all (not for a remote key set)."""
     settings = settings or Settings()
     return GatewayTarget(
         listen_address="0.0.0.0",
@@ -100,6 +111,7 @@ def container_target(
         inventory=(inventory_host, 50051),
         orders=(orders_host, 50052),
         cluster_type="STRICT_DNS",
+        static_dir=CONTAINER_STATIC_DIR,
         edge_auth=(
             EdgeAuth(CONTAINER_JWKS, settings.auth_issuer, settings.auth_audience)
             if verifies_at_the_edge(settings)
@@ -132,6 +144,7 @@ def render_envoy_config(target: GatewayTarget) -> str:
         orders_host=yaml_string(target.orders[0]),
         orders_port=target.orders[1],
         cluster_type=target.cluster_type,
+        max_static_file_bytes=MAX_STATIC_FILE_BYTES,
         **{name: f"${{{name}}}" for name in _BLOCKS},  # left for insert_blocks
     )
     return insert_blocks(config, {
@@ -140,6 +153,7 @@ def render_envoy_config(target: GatewayTarget) -> str:
         "orders_transport_socket": upstream_tls_block(target.upstream_tls, target.orders[0]),
         "tracing": tracing_block(target.tracing),
         "collector_cluster": collector_cluster_block(target.tracing),
+        "static_routes": static_routes_block(static_files(), target.static_dir),
     })
 
 
