@@ -214,6 +214,7 @@ def _banner(settings: Settings, workers: int) -> str:
         [
             "up: ready",
             f"  gateway (HTTP/JSON + gRPC)  {url}",
+            *_page_lines(url),
             *_access_lines(settings, url),
             f"  gateway admin               http://127.0.0.1:{settings.gateway_admin_port}",
             f"  inventory gRPC              {settings.inventory_addr}",
@@ -226,6 +227,15 @@ def _banner(settings: Settings, workers: int) -> str:
             "  Ctrl-C stops everything.",
         ]
     )
+
+
+def _page_lines(url: str) -> list[str]:
+    """The pages the gateway serves without a token (services.gateway_static)."""
+    return [
+        f"  {'API docs (Swagger UI)':<28}{url}/docs",
+        f"  {'operator console':<28}{url}/console/",
+        f"  {'OpenAPI document':<28}{url}/openapi.json",
+    ]
 
 
 def _tracing_line() -> str:
@@ -278,6 +288,7 @@ def _access_lines(settings: Settings, url: str) -> list[str]:
     token = mint_token(settings, Role.ADMIN, f"admin-{getpass.getuser()}", ADMIN_TOKEN_TTL_S)
     return [
         f"  admin token (12 h)          export TOKEN={token}",
-        "                              (`fulfillment token --role admin|customer` prints others)",
+        "                              (paste it into the console's sign-in or Swagger UI's Authorize;",
+        "                              `fulfillment token --role admin|customer` prints others)",
         f'  try it                      curl -H "Authorization: Bearer $TOKEN" {url}/v1/products',
     ]
