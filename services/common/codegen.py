@@ -1,6 +1,7 @@
-"""Generate the protobuf/gRPC stubs (with .pyi) and Envoy's descriptor set from protos/.
+"""Generate from protos/ the protobuf/gRPC stubs (with .pyi), Envoy's descriptor set and
+the OpenAPI document (our protoc plugin, services/common/openapi).
 
-Both outputs are committed; tests/unit/test_codegen_fresh.py regenerates them into a
+All three are committed; tests/unit/test_codegen_fresh.py regenerates them into a
 temporary directory and fails when the committed copies are stale.
 Run: `uv run fulfillment codegen`.
 """
@@ -8,7 +9,9 @@ Run: `uv run fulfillment codegen`.
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
+import sys
 import tempfile
 from importlib import resources
 from pathlib import Path
@@ -18,6 +21,8 @@ PROTO_ROOT = REPO_ROOT / "protos"
 STUBS_PACKAGE = "services.common.proto"
 STUBS_DIR = REPO_ROOT / "services" / "common" / "proto"
 DESCRIPTOR_SET = REPO_ROOT / "gateway" / "fulfillment.pb"
+# Served by the gateway at /openapi.json.
+OPENAPI_DOCUMENT = REPO_ROOT / "gateway" / "static" / "openapi.json"
 
 _IMPORT_RE = re.compile(r"^(from|import) fulfillment(\.| )", re.MULTILINE)
 
@@ -62,7 +67,34 @@ def _add_init_files(out_dir: Path) -> None:
         (directory / "__init__.py").touch()
 
 
-def generate(stubs_dir: Path, descriptor_set: Path) -> None:
+def _openapi_plugin(directory: Path) -> Path:
+    """protoc runs a plugin as an executable with no arguments: a shell script that starts
+    our plugin module with this interpreter, on this checkout."""
+    script = directory / "protoc-gen-openapi"
+    script.write_text(
+        "#!/bin/sh\n"
+        f"PYTHONPATH={shlex.quote(str(REPO_ROOT))}${{PYTHONPATH:+:$PYTHONPATH}} "
+        f"exec {shlex.quote(sys.executable)} -m services.common.openapi.plugin\n"
+    )
+    script.chmod(0o755)
+    return script
+
+
+def generate_openapi(document: Path) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_dir = Path(tmp)
+        out_dir = tmp_dir / "out"
+        out_dir.mkdir()
+        _run_protoc(
+            [f"--plugin=protoc-gen-openapi={_openapi_plugin(tmp_dir)}", f"--openapi_out={out_dir}"]
+        )
+        document.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(out_dir / "openapi.json"), document)
+
+
+def generate(stubs_dir: Path, descriptor_set: Path, openapi_document: Path | None = None) -> None:
+    if openapi_document is not None:
+        generate_openapi(openapi_document)
     with tempfile.TemporaryDirectory() as tmp:
         tmp_dir = Path(tmp)
         _run_protoc(
@@ -86,8 +118,9 @@ def generate(stubs_dir: Path, descriptor_set: Path) -> None:
 
 
 def main() -> None:
-    generate(STUBS_DIR, DESCRIPTOR_SET)
-    print(f"wrote {STUBS_DIR.relative_to(REPO_ROOT)} and {DESCRIPTOR_SET.relative_to(REPO_ROOT)}")
+    generate(STUBS_DIR, DESCRIPTOR_SET, OPENAPI_DOCUMENT)
+    written = [STUBS_DIR, DESCRIPTOR_SET, OPENAPI_DOCUMENT]
+    print("wrote " + ", ".join(str(path.relative_to(REPO_ROOT)) for path in written))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The committed stubs and descriptor set must be what protos/ generates today."""
+"""The committed stubs, descriptor set and OpenAPI document must be what protos/
+generates today."""
 
 from __future__ import annotations
 
@@ -21,9 +22,10 @@ def _tree(root: Path) -> dict[str, bytes]:
     }
 
 
-def test_committed_stubs_and_descriptor_set_match_protos(tmp_path: Path) -> None:
+def test_committed_stubs_descriptor_set_and_openapi_document_match_protos(tmp_path: Path) -> None:
     stubs, descriptor_set = tmp_path / "proto", tmp_path / "fulfillment.pb"
-    codegen.generate(stubs, descriptor_set)
+    openapi = tmp_path / "openapi.json"
+    codegen.generate(stubs, descriptor_set, openapi)
 
     fresh, committed = _tree(stubs), _tree(codegen.STUBS_DIR)
     stale = sorted(
@@ -32,6 +34,9 @@ def test_committed_stubs_and_descriptor_set_match_protos(tmp_path: Path) -> None
     assert not stale, f"stubs are stale, run `uv run fulfillment codegen`: {stale}"
     assert filecmp.cmp(descriptor_set, codegen.DESCRIPTOR_SET, shallow=False), (
         "gateway/fulfillment.pb is stale, run `uv run fulfillment codegen`"
+    )
+    assert openapi.read_bytes() == codegen.OPENAPI_DOCUMENT.read_bytes(), (
+        "gateway/static/openapi.json is stale, run `uv run fulfillment codegen`"
     )
 
 
