@@ -77,19 +77,22 @@ class InventoryServiceServicer:
     """
 
     def CreateProduct(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Adds a product to the catalogue; a duplicate sku is ALREADY_EXISTS.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetProduct(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """One product with its current stock level.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListProducts(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The catalogue in pages, by product_id.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -116,7 +119,8 @@ class InventoryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetStock(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The current stock level of one product.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

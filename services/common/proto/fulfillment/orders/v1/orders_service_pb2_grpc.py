@@ -82,7 +82,9 @@ class OrderServiceServicer:
     """
 
     def CreateOrder(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Takes an order in PENDING and starts its lifecycle. With a request_id, a retry returns
+        the order the first call created.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -95,19 +97,22 @@ class OrderServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetOrder(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """One order; another customer's order answers NOT_FOUND, like a missing one.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListOrders(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Newest first, in keyset pages; a customer sees its own orders only.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListOrderHistory(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Every transition of the order, oldest first, with who caused it.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
