@@ -31,7 +31,7 @@ def proto_files() -> list[Path]:
     return sorted(PROTO_ROOT.rglob("*.proto"))
 
 
-def _include_dirs() -> list[str]:
+def include_dirs() -> list[str]:
     import google.api  # googleapis-common-protos ships google/api and google/rpc protos
 
     googleapis = Path(google.api.__path__[0]).parent.parent
@@ -47,7 +47,7 @@ DESCRIPTOR_EXTRAS = ["google/rpc/error_details.proto"]
 def _run_protoc(args: list[str], extra_files: list[str] | None = None) -> None:
     from grpc_tools import protoc
 
-    includes = [f"-I{d}" for d in _include_dirs()]
+    includes = [f"-I{d}" for d in include_dirs()]
     files = [str(p.relative_to(PROTO_ROOT)) for p in proto_files()]
     code = protoc.main(["grpc_tools.protoc", *includes, *args, *files, *(extra_files or [])])
     if code != 0:
@@ -67,7 +67,7 @@ def _add_init_files(out_dir: Path) -> None:
         (directory / "__init__.py").touch()
 
 
-def _openapi_plugin(directory: Path) -> Path:
+def openapi_plugin(directory: Path) -> Path:
     """protoc runs a plugin as an executable with no arguments: a shell script that starts
     our plugin module with this interpreter, on this checkout."""
     script = directory / "protoc-gen-openapi"
@@ -86,7 +86,7 @@ def generate_openapi(document: Path) -> None:
         out_dir = tmp_dir / "out"
         out_dir.mkdir()
         _run_protoc(
-            [f"--plugin=protoc-gen-openapi={_openapi_plugin(tmp_dir)}", f"--openapi_out={out_dir}"]
+            [f"--plugin=protoc-gen-openapi={openapi_plugin(tmp_dir)}", f"--openapi_out={out_dir}"]
         )
         document.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(out_dir / "openapi.json"), document)
