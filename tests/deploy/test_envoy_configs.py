@@ -28,6 +28,7 @@ from services.gateway import (
     envoy_command,
     render_envoy_config,
 )
+from services.gateway_static import CONTAINER_STATIC_DIR, STATIC_DIR
 from tests.deploy.manifests import DEPLOY, K8S, REPO_ROOT, k8s_resources, load_compose
 
 pytestmark = pytest.mark.unit
@@ -120,13 +121,15 @@ def _test_jwks(directory: Path) -> Path:
 @pytest.mark.parametrize("render", [rendered_compose_config, rendered_k8s_config])
 def test_envoy_validates_the_rendered_config(render, tmp_path: Path) -> None:
     config = render()
-    # Inside the containers the descriptor and the key set are mounted at these paths.
+    # Inside the containers the descriptor, the key set and the pages are at these paths.
     assert config.count(TARGET.descriptor_path) == 1
     assert config.count(CONTAINER_JWKS) == 1
+    assert f'"{CONTAINER_STATIC_DIR}/' in config
     path = tmp_path / "envoy.yaml"
     path.write_text(
         config.replace(TARGET.descriptor_path, str(DESCRIPTOR_SET))
         .replace(CONTAINER_JWKS, str(_test_jwks(tmp_path)))
+        .replace(f'"{CONTAINER_STATIC_DIR}/', f'"{STATIC_DIR}/')
     )
     base_id = 20_000 + uuid.uuid4().int % 40_000
     result = subprocess.run(
@@ -192,10 +195,14 @@ def _routes(config: dict) -> list[dict]:
 
 def test_replies_envoy_makes_itself_carry_the_contract_error_shape_and_grpc_code() -> None:
     local_replies = _connection_manager(_config())["local_reply_config"]
-    grpc_callers, *by_status = local_replies["mappers"]
+    grpc_callers, pages, *by_status = local_replies["mappers"]
     assert grpc_callers["body_format_override"] == {
         "text_format_source": {"inline_string": "%LOCAL_REPLY_BODY%"}
     }
+    # The static pages and their redirects (below 400) keep their own body and content type.
+    below_400 = {"op": "LE", "value": {"default_value": 399}}
+    assert pages["filter"]["status_code_filter"]["comparison"] == below_400
+    assert pages["body_format_override"] == grpc_callers["body_format_override"]
     codes = {}
     for mapper in by_status:
         status = mapper["filter"]["status_code_filter"]["comparison"]["value"]["default_value"]
@@ -229,6 +236,9 @@ def test_every_http_body_has_one_limit_and_grpc_messages_keep_the_services_cap()
             assert turned_off == {"unary_body_limit"}, route
         elif match.get("prefix") == "/":
             assert turned_off == {"bulk_body_limit"}, route
+        elif route["direct_response"]["status"] in (200, 301):
+            # A static page: GET and HEAD only, whose bodies the unary limit caps.
+            assert turned_off == set(), route
         else:
             assert route["direct_response"]["status"] == 415, route
 
