@@ -56,6 +56,14 @@ export function isAbort(error) {
   return error && error.name === "AbortError";
 }
 
+// %20 for a space, never "+": Envoy's transcoder takes "+" in a query value literally.
+function queryString(query) {
+  const pairs = Object.entries(query || {})
+    .filter(([, value]) => value !== undefined && value !== null && value !== "")
+    .map(([name, value]) => `${encodeURIComponent(name)}=${encodeURIComponent(value)}`);
+  return pairs.length ? `?${pairs.join("&")}` : "";
+}
+
 async function errorOf(response) {
   const text = await response.text();
   try {
@@ -73,10 +81,7 @@ export class Api {
   }
 
   async send(method, path, { body, query, signal } = {}) {
-    const url = new URL(path, window.location.origin);
-    for (const [name, value] of Object.entries(query || {})) {
-      if (value !== undefined && value !== null && value !== "") url.searchParams.set(name, value);
-    }
+    const url = path + queryString(query);
     const headers = { Authorization: `Bearer ${this.token}`, Accept: "application/json" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     let response;
