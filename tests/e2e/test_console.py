@@ -112,6 +112,11 @@ class Console:
         expect(self.page.get_by_role("button", name="Sign out")).to_be_visible()
         return signed
 
+    def navigate(self, view: str) -> None:
+        """Follows the navigation's link to `view`."""
+        nav = self.page.get_by_role("navigation", name="Console")
+        nav.get_by_role("link", name=view, exact=True).click()
+
     def heading(self, text: str | re.Pattern[str]) -> None:
         expect(self.page.get_by_role("heading", level=1)).to_have_text(text)
 
@@ -185,6 +190,7 @@ def test_sign_in_keeps_the_token_in_this_tab_only_and_says_why_it_refuses(consol
 
     # A token the gateway stops accepting sends the tab back to sign-in, with the reason.
     console.problems.expect_refusal("/v1/orders:summarize", 401)
+    console.problems.expect_refusal("/v1/orders", 401)
     page.evaluate(f"() => sessionStorage.setItem('{TOKEN_KEY}', 'expired.or.forged')")
     page.reload()
     console.heading("Sign in")
@@ -195,7 +201,7 @@ def test_sign_in_keeps_the_token_in_this_tab_only_and_says_why_it_refuses(consol
 def test_products_show_the_servers_field_messages_and_change_stock(console: Console) -> None:
     page = console.page
     console.sign_in()
-    page.get_by_role("link", name="Products").click()
+    console.navigate("Products")
     console.heading("Products")
     create = page.get_by_role("region", name="Create a product")
 
@@ -256,7 +262,7 @@ def test_bulk_upload_then_one_order_delivered_live_and_another_canceled(
         f"Linus {run},{bulb['product_id']},3,\n"
     )
     console.sign_in()
-    page.get_by_role("link", name="Bulk upload").click()
+    console.navigate("Bulk upload")
     console.heading("Bulk upload")
     file_format = page.get_by_role("region", name="File format")
     expect(file_format).to_contain_text("customer_name,product_id,quantity")
@@ -329,12 +335,17 @@ def test_overview_counts_orders_by_status_and_follows_them_live(console: Console
 
     total = page.get_by_test_id("total-orders")
     expect(total).to_have_text(f"{sum(summary().values())} orders in all")
+    # A keyboard user on a figure stays there while the figures refresh.
+    delivered = page.get_by_role("link", name=re.compile("DELIVERED"))
+    delivered.focus()
     lamp = _product(stack, "12.50", 5)
     status, order = stack.http("POST", "/v1/orders", {
         "customer_name": "Overview", "items": [{"product_id": lamp["product_id"], "quantity": 1}],
     })
     assert status == 200, order
     expect(total).to_have_text(f"{sum(summary().values())} orders in all")
+    expect(page.get_by_role("link", name=order["order_id"])).to_be_visible()
+    expect(delivered).to_be_focused()
 
     # Once every order is at rest, each status shows what the API counts.
     def counts_at_rest() -> dict[str, int] | None:
@@ -365,7 +376,7 @@ def test_orders_list_filters_by_status_and_customer_and_pages(console: Console) 
     assert status == 200 and canceled["status"] == "CANCELED", canceled
 
     console.sign_in()
-    page.get_by_role("link", name="Orders").click()
+    console.navigate("Orders")
     console.heading("Orders")
     page.get_by_label("Customer name").fill(customer)
     page.get_by_role("button", name="Apply filters").click()

@@ -145,7 +145,8 @@ function resultRow(index, order) {
     },
     fail(message, violations) {
       element.classList.add("failed");
-      const list = Object.entries(violations);
+      // Field violations the message does not already spell out.
+      const list = Object.entries(violations).filter(([name, text]) => !message.includes(`${name}: ${text}`));
       replaceChildren(result, h("strong", {}, "Error: "), message,
         list.length ? h("ul", { class: "violations" }, list.map(([name, text]) => h("li", {}, h("code", {}, name), `: ${text}`))) : null);
     },
