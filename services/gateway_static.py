@@ -50,15 +50,12 @@ CONTENT_TYPES = {
 }
 UNKNOWN_CONTENT_TYPE = "application/octet-stream"
 
-# Scripts, styles, images, fonts and API calls from this origin only; no plugins, no
-# framing, no <base> or form posts elsewhere.
-_SELF_ONLY = (
+# Scripts, styles, images, fonts and API calls from this origin only (Swagger UI included:
+# React sets its styles through the DOM, which the policy allows); no inline script or
+# style, no plugins, no framing, no <base> or form posts elsewhere.
+CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
-)
-# Swagger UI (React) sets style attributes on its elements: inline styles, never scripts.
-_SWAGGER_UI = _SELF_ONLY.replace(
-    "default-src 'self';", "default-src 'self'; style-src 'self' 'unsafe-inline';"
 )
 # The vendored Swagger UI changes only with its pinned version; our own files at any deploy
 # (no validators on direct responses, so no-cache means fetched again).
@@ -79,10 +76,6 @@ class StaticFile:
     def content_type(self) -> str:
         suffix = PurePosixPath(self.relative).suffix.lower()
         return CONTENT_TYPES.get(suffix, UNKNOWN_CONTENT_TYPE)
-
-    @property
-    def content_security_policy(self) -> str:
-        return _SWAGGER_UI if self.relative.startswith("docs/") else _SELF_ONLY
 
     @property
     def cache_control(self) -> str:
@@ -155,7 +148,7 @@ def static_routes_block(files: list[StaticFile], served_from: str) -> str:
         headers = [
             ("content-type", file.content_type),
             ("x-content-type-options", "nosniff"),
-            ("content-security-policy", file.content_security_policy),
+            ("content-security-policy", CONTENT_SECURITY_POLICY),
             ("cache-control", file.cache_control),
             ("referrer-policy", "no-referrer"),
         ]
