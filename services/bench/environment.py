@@ -206,8 +206,12 @@ def bench_environment(
             private_database(admin_url(base.database_url), "fulfillment_bench")
         )
         ports = {role: free_port() for role in ("inventory", "orders", "gateway", "admin")}
-        # Metrics on, as by default, but never on the default ports a running `up` holds.
-        metrics = {part: f"127.0.0.1:{free_port()}" for part in ("inventory", "orders", "worker", "monitor")}
+        # Metrics as configured (on by default; an empty *_METRICS_ADDR turns a part's off,
+        # to measure what they cost), but never on the default ports a running `up` holds.
+        metrics = {
+            part: f"127.0.0.1:{free_port()}" if getattr(base, f"{part}_metrics_addr") else ""
+            for part in ("inventory", "orders", "worker", "monitor")
+        }
         settings = replace(
             base,
             database_url=database_url,
