@@ -7,6 +7,7 @@ temporary path)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import uuid
@@ -410,4 +411,76 @@ def test_orders_list_filters_by_status_and_customer_and_pages(console: Console) 
     link.focus()
     page.keyboard.press("Enter")
     console.heading(f"Order {order_id}")
+    console.problems.assert_none()
+
+
+# Run in the page, on the modules as the gateway serves them.
+_PURE_MODULES_JS = """async ({ streamed, csv, json, badCsv }) => {
+    const { JsonArraySplitter } = await import("./json_stream.js");
+    const { parseOrdersFile } = await import("./bulk_file.js");
+    const { lineTotal, sumDecimals } = await import("./format.js");
+    const cuts = [];
+    for (let i = 0; i <= streamed.length; i += 1) {
+        const splitter = new JsonArraySplitter();
+        const elements = [...splitter.push(streamed.slice(0, i)), ...splitter.push(streamed.slice(i))];
+        cuts.push({ elements, closed: splitter.closed });
+    }
+    const unfinished = new JsonArraySplitter();
+    unfinished.push(streamed.slice(0, -1));
+    let refused = "";
+    try {
+        parseOrdersFile("orders.csv", badCsv);
+    } catch (error) {
+        refused = error.message;
+    }
+    return {
+        cuts,
+        unfinishedClosed: unfinished.closed,
+        csv: parseOrdersFile("orders.csv", csv).orders,
+        json: parseOrdersFile("orders.json", json).orders,
+        refused,
+        totals: [lineTotal("0.10", 3), sumDecimals(["0.10", "0.20"]), lineTotal("1200.99", 7),
+                 sumDecimals(["1", "2.5", "0.005"]), lineTotal("abc", 1)],
+    };
+}"""
+
+
+def test_streams_files_and_prices_are_read_exactly_in_the_browser(console: Console) -> None:
+    """The console's pure modules in the page: a streamed JSON array cut at every
+    possible character (inside strings with quotes, braces and escapes too), CSV uploads
+    with quoting, CRLF, blank and short lines and grouped rows, and prices summed without
+    floating point."""
+    elements = [{"a": 'x}]\\"[{', "b": [1, {"c": None}]}, {"status": {}}, {"n": "\u00e9"}]
+    streamed = " [" + " ,\n".join(json.dumps(e) for e in elements) + "]"
+    csv = (
+        "\ufeffcustomer_name,product_id,quantity,request_id\r\n"
+        '"Lovelace, Ada",1,2,r1\r\n"Lovelace, Ada",2,1,r1\r\n'
+        '"Say ""hi""",3,x,\r\nGrace,4,1,\r\n\r\nLinus,5\r\n'
+    )
+    console.open()
+    console.heading("Sign in")
+    got = console.page.evaluate(_PURE_MODULES_JS, {
+        "streamed": streamed, "csv": csv,
+        "json": '[{"customer_name": "A", "items": []}, 7]', "badCsv": "name,product_id\nA,1",
+    })
+    assert len(got["cuts"]) == len(streamed) + 1
+    assert all(cut == {"elements": elements, "closed": True} for cut in got["cuts"])
+    assert got["unfinishedClosed"] is False
+    assert got["csv"] == [
+        {"request": {"customer_name": "Lovelace, Ada", "request_id": "r1", "items": [
+            {"product_id": "1", "quantity": 2}, {"product_id": "2", "quantity": 1}]},
+         "source": "lines 2, 3", "problem": ""},
+        {"request": {"customer_name": 'Say "hi"', "items": [{"product_id": "3", "quantity": 0}]},
+         "source": "line 4", "problem": "line 4: quantity must be a whole number"},
+        {"request": {"customer_name": "Grace", "items": [{"product_id": "4", "quantity": 1}]},
+         "source": "line 5", "problem": ""},
+        {"request": {"customer_name": "Linus", "items": [{"product_id": "5", "quantity": 0}]},
+         "source": "line 7", "problem": "line 7 has 2 values for 4 columns"},
+    ]
+    assert got["json"][0] == {
+        "request": {"customer_name": "A", "items": []}, "source": "element 1", "problem": "",
+    }
+    assert "must be an object" in got["json"][1]["problem"]
+    assert "missing: customer_name, quantity" in got["refused"]
+    assert got["totals"] == ["0.30", "0.30", "8406.93", "3.505", None]
     console.problems.assert_none()

@@ -1,5 +1,6 @@
 // Reads the gateway's streamed JSON arrays (WatchOrder, BulkCreateOrders) element by
-// element as the bytes arrive: "[{...}" now, ",{...}" later, "]" at the end.
+// element as the bytes arrive: "[{...}" now, ",{...}" later, "]" at the end. Elements are
+// objects (one message each); a chunk may end anywhere, even inside a string.
 
 export class JsonArraySplitter {
   constructor() {
@@ -26,7 +27,6 @@ export class JsonArraySplitter {
       }
       if (char === '"') {
         this.inString = true;
-        if (this.depth === 1 && this.elementStart < 0) this.elementStart = this.position;
       } else if (char === "{" || char === "[") {
         if (this.depth === 1) this.elementStart = this.position;
         this.depth += 1;
