@@ -20,10 +20,11 @@ from playwright.sync_api import Browser, Page, expect
 
 from services.common.auth.principal import Role
 from services.common.config import Settings
+from services.devtools.stores import free_port
 from tests.auth import token
 from tests.browser import PageProblems, chromium
 from tests.e2e.conftest import Stack
-from tests.support import Process, free_port, fulfillment_command, private_stores, wait_until
+from tests.support import Process, fulfillment_command, private_stores, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -150,13 +151,13 @@ def _product(stack: Stack, price: str, stock: int) -> dict[str, Any]:
         "sku": f"console-{uuid.uuid4().hex[:10]}", "name": "Desk lamp", "description": "brass",
         "price": price, "initial_stock": stock,
     })
-    assert status == 200, body
+    assert status == 200 and isinstance(body, dict), body
     return body
 
 
 def _order(stack: Stack, order_id: str) -> dict[str, Any]:
     status, body = stack.http("GET", f"/v1/orders/{order_id}")
-    assert status == 200, body
+    assert status == 200 and isinstance(body, dict), body
     return body
 
 
@@ -349,9 +350,9 @@ def test_overview_counts_orders_by_status_and_follows_them_live(console: Console
     expect(delivered).to_be_focused()
 
     # Once every order is at rest, each status shows what the API counts.
-    def counts_at_rest() -> dict[str, int] | None:
+    def counts_at_rest() -> dict[str, int]:
         counts = summary()
-        return None if any(counts.get(name, 0) for name in ACTIVE) else counts
+        return {} if any(counts.get(name, 0) for name in ACTIVE) else counts
 
     at_rest = wait_until(counts_at_rest, timeout=30, interval=0.5, what="every order to reach an end")
     for name, count in at_rest.items():
