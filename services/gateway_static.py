@@ -4,8 +4,9 @@ document (/openapi.json), Swagger UI (/docs) and the operator console (/console/
 Every file under gateway/static becomes one Envoy route with a direct response whose body
 Envoy reads from the file when it loads its config, so no other process serves them and
 nothing is read from disk per request. The routes are computed here at render time, with
-each file's content type from its extension and the security headers of its section.
-Envoy must be restarted (or `render-deploy` run again) to pick up changed files.
+each file's content type from its extension, one security policy for every page, and a
+cache policy. Envoy must be restarted to pick up changed files (and the config rendered
+again, `render-deploy` for compose and Kubernetes, when files are added or removed).
 """
 
 from __future__ import annotations
