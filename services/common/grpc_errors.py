@@ -15,6 +15,7 @@ from grpc_status import rpc_status
 
 from services.common import errors
 from services.common.error_status import to_status_proto
+from services.common.handlers import WrappedHandlers
 from services.common.logs import log_event
 
 logger = logging.getLogger("fulfillment.errors")
@@ -38,9 +39,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
     """
 
     def __init__(self) -> None:
-        # The continuation answers the same handler object for a method on every call, so
-        # each is wrapped once; per call this costs a dict lookup.
-        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+        self._handlers = WrappedHandlers()  # each method's handler wrapped once
 
     async def intercept_service(
         self,
@@ -51,12 +50,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:
             return handler
         method = handler_call_details.method
-        known = self._wrapped.get(method)
-        if known is not None and known[0] is handler:
-            return known[1]
-        wrapped = _wrap_handler(handler, method)
-        self._wrapped[method] = (handler, wrapped)
-        return wrapped
+        return self._handlers.get(method, handler, lambda h: _wrap_handler(h, method))
 
 
 def _wrap_handler(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:

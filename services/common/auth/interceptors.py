@@ -18,6 +18,7 @@ from services.common.auth.policy import POLICY, is_open
 from services.common.auth.principal import Principal, Role, set_current_principal
 from services.common.auth.verify import InvalidToken, TokenVerifier, bearer_token
 from services.common.config import Settings
+from services.common.handlers import WrappedHandlers, with_behavior
 from services.common.logs import log_event
 
 logger = logging.getLogger("fulfillment.auth")
@@ -55,9 +56,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     ) -> None:
         self._verifier = verifier
         self._policy = policy
-        # As in ErrorMappingInterceptor: the continuation answers the same handler object
-        # for a method every time, so each is wrapped once.
-        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+        self._handlers = WrappedHandlers()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AuthInterceptor:
@@ -73,12 +72,10 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         method: str = handler_call_details.method
         if handler is None or is_open(method):
             return handler
-        known = self._wrapped.get(method)
-        if known is not None and known[0] is handler:
-            return known[1]
-        wrapped = _wrap_handler(handler, self._admission(method))
-        self._wrapped[method] = (handler, wrapped)
-        return wrapped
+        return self._handlers.get(
+            method, handler,
+            lambda h: with_behavior(h, lambda behavior: _admitted(behavior, self._admission(method))),
+        )
 
     def _admission(self, method: str) -> Admit:
         verifier, allowed = self._verifier, self._policy.get(method, frozenset())
@@ -121,22 +118,6 @@ async def _refuse(
     log_event(logger, "rpc_refused", method=method, code=code.name, reason=message)
     await context.abort(code, message)
     raise AssertionError("context.abort returned instead of raising")
-
-
-def _wrap_handler(handler: grpc.RpcMethodHandler, admit: Admit) -> grpc.RpcMethodHandler:
-    """The same handler (same kind, same (de)serializers: None when the error-mapping
-    interceptor decodes requests itself) with the admission run first."""
-    options = {
-        "request_deserializer": handler.request_deserializer,
-        "response_serializer": handler.response_serializer,
-    }
-    if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(_admitted(handler.unary_unary, admit), **options)
-    if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(_admitted(handler.unary_stream, admit), **options)
-    if handler.stream_unary:
-        return grpc.stream_unary_rpc_method_handler(_admitted(handler.stream_unary, admit), **options)
-    return grpc.stream_stream_rpc_method_handler(_admitted(handler.stream_stream, admit), **options)
 
 
 def _admitted(behavior: Callable[..., Any], admit: Admit) -> Callable[..., Any]:

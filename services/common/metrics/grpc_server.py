@@ -23,6 +23,7 @@ from typing import Any
 import grpc
 from prometheus_client import Counter, Histogram
 
+from services.common.handlers import WrappedHandlers, with_behavior
 from services.common.metrics.series import GrpcServerSeries, grpc_server_series
 
 _OK = grpc.StatusCode.OK
@@ -61,9 +62,7 @@ def outcome_code(exc: BaseException, context: grpc.aio.ServicerContext) -> grpc.
 class MetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     def __init__(self, series: GrpcServerSeries | None = None) -> None:
         self._series = series or grpc_server_series()
-        # As in the other interceptors: the continuation answers the same handler object
-        # for a method on every call, so each is wrapped once.
-        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+        self._handlers = WrappedHandlers()
 
     async def intercept_service(
         self,
@@ -74,26 +73,12 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if handler is None:
             return handler
         method: str = handler_call_details.method
-        known = self._wrapped.get(method)
-        if known is not None and known[0] is handler:
-            return known[1]
-        wrapped = _wrap_handler(handler, MethodSeries(self._series, method))
-        self._wrapped[method] = (handler, wrapped)
-        return wrapped
-
-
-def _wrap_handler(handler: grpc.RpcMethodHandler, series: MethodSeries) -> grpc.RpcMethodHandler:
-    options = {
-        "request_deserializer": handler.request_deserializer,
-        "response_serializer": handler.response_serializer,
-    }
-    if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(_observed(handler.unary_unary, series), **options)
-    if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(_observed(handler.unary_stream, series), **options)
-    if handler.stream_unary:
-        return grpc.stream_unary_rpc_method_handler(_observed(handler.stream_unary, series), **options)
-    return grpc.stream_stream_rpc_method_handler(_observed(handler.stream_stream, series), **options)
+        return self._handlers.get(
+            method, handler,
+            lambda h: with_behavior(
+                h, lambda behavior: _observed(behavior, MethodSeries(self._series, method))
+            ),
+        )
 
 
 def _observed(behavior: Callable[..., Any], series: MethodSeries) -> Callable[..., Any]:

@@ -18,13 +18,15 @@ from opentelemetry.instrumentation.grpc._aio_server import OpenTelemetryAioServe
 from opentelemetry.instrumentation.grpc._server import _wrap_rpc_behavior
 from opentelemetry.trace import Tracer
 
+from services.common.handlers import WrappedHandlers
+
 Handler: TypeAlias = grpc.RpcMethodHandler
 
 
 class ServerTracingInterceptor(OpenTelemetryAioServerInterceptor):
     def __init__(self, tracer: Tracer, filter_: Callable[[grpc.HandlerCallDetails], bool]) -> None:
         super().__init__(tracer, filter_=filter_)
-        self._wrapped: dict[str, tuple[Handler, Handler]] = {}
+        self._handlers = WrappedHandlers()
 
     async def intercept_service(
         self,
@@ -35,9 +37,6 @@ class ServerTracingInterceptor(OpenTelemetryAioServerInterceptor):
         if handler is None or (self._filter is not None and not self._filter(handler_call_details)):
             return handler
         method = handler_call_details.method
-        known = self._wrapped.get(method)
-        if known is not None and known[0] is handler:
-            return known[1]
 
         # The span reads only the method's name from the details; the caller's context,
         # peer and metadata come from the servicer context of each call.
@@ -46,6 +45,4 @@ class ServerTracingInterceptor(OpenTelemetryAioServerInterceptor):
                 return self._intercept_aio_server_stream(behavior, handler_call_details)
             return self._intercept_aio_server_unary(behavior, handler_call_details)
 
-        wrapped: Handler = _wrap_rpc_behavior(handler, traced)
-        self._wrapped[method] = (handler, wrapped)
-        return wrapped
+        return self._handlers.get(method, handler, lambda h: _wrap_rpc_behavior(h, traced))
