@@ -1,12 +1,13 @@
 // #/orders/{order_id} : one order's items and totals, its history with who did what, the
 // status kept live by the watch stream, and cancel with a reason.
 
-import { describeError, isAbort } from "./api.js";
+import { ApiError, describeError, isAbort } from "./api.js";
 import { alertRegion, h, replaceChildren, statusBadge, statusRegion, uniqueId } from "./dom.js";
 import { formatTime, lineTotal, orderTotal } from "./format.js";
 import { TERMINAL } from "./statuses.js";
 
 const RECONNECT_MS = 2000;
+const MAX_RECONNECTS = 5;
 
 export function renderOrder(container, { api, params }) {
   const [orderId] = params;
@@ -89,18 +90,28 @@ export function renderOrder(container, { api, params }) {
     }
   }
 
+  // The stream ends at a terminal state; one that ends sooner (the gateway closes a
+  // stream idle for minutes, a connection drops) is opened again, a few times in a row at
+  // most. A refusal (ApiError: 401, 403, 404) ends the watch.
   async function watch() {
+    let failures = 0;
     while (!signal.aborted && !TERMINAL.has(shownStatus)) {
       live.textContent = `Live: watching for changes (now ${shownStatus}).`;
-      for await (const order of api.stream("GET", `${path}:watch`, { signal })) {
-        await update(order);
-        live.textContent = TERMINAL.has(order.status)
-          ? `Final state: ${order.status}.`
-          : `Live: watching for changes (now ${order.status}).`;
+      try {
+        for await (const order of api.stream("GET", `${path}:watch`, { signal })) {
+          failures = 0;
+          await update(order);
+          live.textContent = TERMINAL.has(order.status)
+            ? `Final state: ${order.status}.`
+            : `Live: watching for changes (now ${order.status}).`;
+        }
+      } catch (error) {
+        if (isAbort(error) || error instanceof ApiError || failures >= MAX_RECONNECTS) throw error;
+        failures += 1;
       }
       if (!TERMINAL.has(shownStatus)) await pause(RECONNECT_MS, signal);
     }
-    live.textContent = `Final state: ${shownStatus}.`;
+    if (!signal.aborted) live.textContent = `Final state: ${shownStatus}.`;
   }
 
   async function start() {

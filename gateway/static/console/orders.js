@@ -40,8 +40,13 @@ export function renderOrders(container, { api, query }) {
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    const data = new FormData(form);
-    window.location.hash = hrefFor("/orders", Object.fromEntries(data.entries()));
+    const target = hrefFor("/orders", Object.fromEntries(new FormData(form).entries()));
+    if (window.location.hash === target) {
+      trail.restart();
+      load();
+    } else {
+      window.location.hash = target;
+    }
   });
 
   const alert = alertRegion();

@@ -25,4 +25,8 @@ export class PageTrail {
   back() {
     if (this.hasPrevious) this.tokens.pop();
   }
+
+  restart() {
+    this.tokens = [""];
+  }
 }
