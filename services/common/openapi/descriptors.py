@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from google.api import field_behavior_pb2
 from google.protobuf import descriptor_pb2
 
-FieldProto = descriptor_pb2.FieldDescriptorProto
-MessageProto = descriptor_pb2.DescriptorProto
-EnumProto = descriptor_pb2.EnumDescriptorProto
+FieldProto: TypeAlias = descriptor_pb2.FieldDescriptorProto
+MessageProto: TypeAlias = descriptor_pb2.DescriptorProto
+EnumProto: TypeAlias = descriptor_pb2.EnumDescriptorProto
 
 # Path components of SourceCodeInfo locations (descriptor.proto's field numbers).
 _MESSAGE, _ENUM, _SERVICE = 4, 5, 6
@@ -98,7 +99,7 @@ def is_output_only(field: FieldProto) -> bool:
 
 
 def is_repeated(field: FieldProto) -> bool:
-    return field.label == FieldProto.LABEL_REPEATED
+    return bool(field.label == FieldProto.LABEL_REPEATED)
 
 
 def field_named(message: MessageProto, name: str) -> FieldProto:

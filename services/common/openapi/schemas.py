@@ -10,6 +10,7 @@ from typing import Any
 
 from services.common.openapi.descriptors import (
     FieldProto,
+    MessageProto,
     ProtoIndex,
     is_output_only,
     is_repeated,
@@ -193,7 +194,7 @@ class SchemaBuilder:
             self.components[full_name] = {"type": "string", "enum": names, "description": description}
         return component_ref(full_name)
 
-    def _map_entry(self, field: FieldProto) -> Any:
+    def _map_entry(self, field: FieldProto) -> MessageProto | None:
         if field.type != FieldProto.TYPE_MESSAGE or not is_repeated(field):
             return None
         entry = self._index.messages.get(field.type_name.lstrip("."))
