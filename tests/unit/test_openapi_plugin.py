@@ -23,6 +23,7 @@ package probe.v1;
 
 import "google/api/annotations.proto";
 import "google/api/field_behavior.proto";
+import "google/api/field_info.proto";
 import "google/protobuf/timestamp.proto";
 
 // Shelves of books.
@@ -83,6 +84,8 @@ message Book {
   double weight = 9;
   bytes cover = 10;
   optional bool signed = 11;
+  string edition_id = 12 [(google.api.field_info).format = UUID4];
+  repeated string authors = 13 [(google.api.field_behavior) = REQUIRED];
 }
 
 message Range {
@@ -206,7 +209,21 @@ def test_field_behaviours_become_read_only_and_required(document: dict[str, Any]
     book = schema(document, "probe.v1.Book")
     assert book["properties"]["book_id"]["readOnly"] is True
     assert "readOnly" not in book["properties"]["title"]
-    assert book["required"] == ["title"]
+    assert book["required"] == ["title", "authors"]
+
+
+def test_required_strings_and_lists_must_not_be_empty(document: dict[str, Any]) -> None:
+    """In proto3 an empty string or list is an unset field, which REQUIRED rules out."""
+    book = schema(document, "probe.v1.Book")
+    assert book["properties"]["title"] == {"type": "string", "minLength": 1}
+    assert book["properties"]["authors"]["minItems"] == 1
+    assert book["required"] == ["title", "authors"]
+
+
+def test_field_info_formats_become_json_schema_formats(document: dict[str, Any]) -> None:
+    assert schema(document, "probe.v1.Book")["properties"]["edition_id"] == {
+        "type": "string", "format": "uuid",
+    }
 
 
 def test_comments_become_descriptions(document: dict[str, Any]) -> None:

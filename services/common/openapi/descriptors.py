@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from google.api import field_behavior_pb2
+from google.api import field_behavior_pb2, field_info_pb2
 from google.protobuf import descriptor_pb2
 
 FieldProto: TypeAlias = descriptor_pb2.FieldDescriptorProto
@@ -96,6 +96,14 @@ def is_required(field: FieldProto) -> bool:
 
 def is_output_only(field: FieldProto) -> bool:
     return field_behavior_pb2.OUTPUT_ONLY in behaviors(field)
+
+
+def declared_format(field: FieldProto) -> str:
+    """The field's google.api.field_info format name (UUID4, IPV4, ...), or ""."""
+    if not field.options.HasExtension(field_info_pb2.field_info):
+        return ""
+    info = field.options.Extensions[field_info_pb2.field_info]
+    return str(field_info_pb2.FieldInfo.Format.Name(info.format))
 
 
 def is_repeated(field: FieldProto) -> bool:

@@ -12,6 +12,7 @@ from services.common.openapi.descriptors import (
     FieldProto,
     MessageProto,
     ProtoIndex,
+    declared_format,
     is_output_only,
     is_repeated,
     is_required,
@@ -112,6 +113,10 @@ WELL_KNOWN: dict[str, Schema] = {
 }
 
 
+# google.api.field_info formats as JSON Schema formats.
+_FORMATS = {"UUID4": "uuid", "IPV4": "ipv4", "IPV6": "ipv6"}
+
+
 def component_ref(full_name: str) -> Schema:
     return {"$ref": f"#/components/schemas/{full_name}"}
 
@@ -133,7 +138,14 @@ class SchemaBuilder:
             if name in WELL_KNOWN:
                 return dict(WELL_KNOWN[name])
             return self.message(name)
-        return dict(_SCALARS[field.type])
+        schema = dict(_SCALARS[field.type])
+        if field.type == FieldProto.TYPE_STRING:
+            if declared_format(field) in _FORMATS:
+                schema["format"] = _FORMATS[declared_format(field)]
+            if is_required(field):
+                # REQUIRED in proto3 means set, and an empty string is unset (AIP-203).
+                schema["minLength"] = 1
+        return schema
 
     def field_schema(self, field: FieldProto, owner: str) -> Schema:
         """The field's schema as a property: arrays and maps, its comment, readOnly."""
@@ -145,6 +157,8 @@ class SchemaBuilder:
             }
         elif is_repeated(field):
             schema = {"type": "array", "items": self.type_schema(field)}
+            if is_required(field):
+                schema["minItems"] = 1
         else:
             schema = self.type_schema(field)
         description = self._index.comment(f"{owner}.{field.name}")

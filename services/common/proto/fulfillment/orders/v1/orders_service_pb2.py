@@ -24,11 +24,12 @@ _sym_db = _symbol_database.Default()
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.api import field_info_pb2 as google_dot_api_dot_field__info__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*fulfillment/orders/v1/orders_service.proto\x12\x15\x66ulfillment.orders.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\x89\x04\n\x05Order\x12\x16\n\x08order_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\rcustomer_name\x18\x02 \x01(\t\x12\x39\n\x06status\x18\x03 \x01(\x0e\x32#.fulfillment.orders.v1.Order.StatusB\x04\xe2\x41\x01\x03\x12/\n\x05items\x18\x04 \x03(\x0b\x32 .fulfillment.orders.v1.OrderItem\x12\x19\n\x0bstatus_note\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12<\n\x12next_step_due_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x63ustomer_id\x18\t \x01(\tB\x04\xe2\x41\x01\x03\"\x82\x01\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x0b\n\x07PENDING\x10\x01\x12\x0e\n\nPROCESSING\x10\x02\x12\r\n\tPACKAGING\x10\x03\x12\x0b\n\x07SHIPPED\x10\x04\x12\r\n\tDELIVERED\x10\x05\x12\x0c\n\x08\x43\x41NCELED\x10\x06\x12\n\n\x06\x46\x41ILED\x10\x07\"K\n\tOrderItem\x12\x12\n\nproduct_id\x18\x01 \x01(\x03\x12\x10\n\x08quantity\x18\x02 \x01(\x05\x12\x18\n\nunit_price\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\"C\n\x0f\x43reateOrderItem\x12\x18\n\nproduct_id\x18\x01 \x01(\x03\x42\x04\xe2\x41\x01\x02\x12\x16\n\x08quantity\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x02\"\x97\x01\n\x12\x43reateOrderRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x1b\n\rcustomer_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12;\n\x05items\x18\x03 \x03(\x0b\x32&.fulfillment.orders.v1.CreateOrderItemB\x04\xe2\x41\x01\x02\x12\x13\n\x0b\x63ustomer_id\x18\x04 \x01(\t\"\x8b\x01\n\x15\x42ulkCreateOrderResult\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\"\n\x06status\x18\x03 \x01(\x0b\x32\x12.google.rpc.Status\x12+\n\x05order\x18\x04 \x01(\x0b\x32\x1c.fulfillment.orders.v1.Order\")\n\x0fGetOrderRequest\x12\x16\n\x08order_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x9b\x01\n\x11ListOrdersRequest\x12\x33\n\x06status\x18\x01 \x01(\x0e\x32#.fulfillment.orders.v1.Order.Status\x12\x15\n\rcustomer_name\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x05 \x01(\t\"[\n\x12ListOrdersResponse\x12,\n\x06orders\x18\x01 \x03(\x0b\x32\x1c.fulfillment.orders.v1.Order\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"1\n\x17ListOrderHistoryRequest\x12\x16\n\x08order_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\xcd\x01\n\x0cHistoryEntry\x12\x38\n\x0b\x66rom_status\x18\x01 \x01(\x0e\x32#.fulfillment.orders.v1.Order.Status\x12\x36\n\tto_status\x18\x02 \x01(\x0e\x32#.fulfillment.orders.v1.Order.Status\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04note\x18\x04 \x01(\t\x12\x13\n\x05\x61\x63tor\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\"P\n\x18ListOrderHistoryResponse\x12\x34\n\x07\x65ntries\x18\x01 \x03(\x0b\x32#.fulfillment.orders.v1.HistoryEntry\"<\n\x12\x43\x61ncelOrderRequest\x12\x16\n\x08order_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0e\n\x06reason\x18\x02 \x01(\t\"+\n\x11WatchOrderRequest\x12\x16\n\x08order_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x18\n\x16SummarizeOrdersRequest\"\x9a\x01\n\x17SummarizeOrdersResponse\x12P\n\x06\x63ounts\x18\x01 \x03(\x0b\x32:.fulfillment.orders.v1.SummarizeOrdersResponse.CountsEntryB\x04\xe2\x41\x01\x03\x1a-\n\x0b\x43ountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x32\xa5\x08\n\x0cOrderService\x12m\n\x0b\x43reateOrder\x12).fulfillment.orders.v1.CreateOrderRequest\x1a\x1c.fulfillment.orders.v1.Order\"\x15\x82\xd3\xe4\x93\x02\x0f\"\n/v1/orders:\x01*\x12\x91\x01\n\x10\x42ulkCreateOrders\x12).fulfillment.orders.v1.CreateOrderRequest\x1a,.fulfillment.orders.v1.BulkCreateOrderResult\" \x82\xd3\xe4\x93\x02\x1a\"\x15/v1/orders:bulkCreate:\x01*(\x01\x30\x01\x12o\n\x08GetOrder\x12&.fulfillment.orders.v1.GetOrderRequest\x1a\x1c.fulfillment.orders.v1.Order\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/orders/{order_id}\x12u\n\nListOrders\x12(.fulfillment.orders.v1.ListOrdersRequest\x1a).fulfillment.orders.v1.ListOrdersResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/orders\x12\x9a\x01\n\x10ListOrderHistory\x12..fulfillment.orders.v1.ListOrderHistoryRequest\x1a/.fulfillment.orders.v1.ListOrderHistoryResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/orders/{order_id}/history\x12\x7f\n\x0b\x43\x61ncelOrder\x12).fulfillment.orders.v1.CancelOrderRequest\x1a\x1c.fulfillment.orders.v1.Order\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/orders/{order_id}:cancel:\x01*\x12{\n\nWatchOrder\x12(.fulfillment.orders.v1.WatchOrderRequest\x1a\x1c.fulfillment.orders.v1.Order\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/orders/{order_id}:watch0\x01\x12\x8e\x01\n\x0fSummarizeOrders\x12-.fulfillment.orders.v1.SummarizeOrdersRequest\x1a..fulfillment.orders.v1.SummarizeOrdersResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/orders:summarizeb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*fulfillment/orders/v1/orders_service.proto\x12\x15\x66ulfillment.orders.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/api/field_info.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\x91\x04\n\x05Order\x12\x1e\n\x08order_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x03\xe2\x8c\xcf\xd7\x08\x02\x08\x01\x12\x15\n\rcustomer_name\x18\x02 \x01(\t\x12\x39\n\x06status\x18\x03 \x01(\x0e\x32#.fulfillment.orders.v1.Order.StatusB\x04\xe2\x41\x01\x03\x12/\n\x05items\x18\x04 \x03(\x0b\x32 .fulfillment.orders.v1.OrderItem\x12\x19\n\x0bstatus_note\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12<\n\x12next_step_due_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x63ustomer_id\x18\t \x01(\tB\x04\xe2\x41\x01\x03\"\x82\x01\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x0b\n\x07PENDING\x10\x01\x12\x0e\n\nPROCESSING\x10\x02\x12\r\n\tPACKAGING\x10\x03\x12\x0b\n\x07SHIPPED\x10\x04\x12\r\n\tDELIVERED\x10\x05\x12\x0c\n\x08\x43\x41NCELED\x10\x06\x12\n\n\x06\x46\x41ILED\x10\x07\"K\n\tOrderItem\x12\x12\n\nproduct_id\x18\x01 \x01(\x03\x12\x10\n\x08quantity\x18\x02 \x01(\x05\x12\x18\n\nunit_price\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\"C\n\x0f\x43reateOrderItem\x12\x18\n\nproduct_id\x18\x01 \x01(\x03\x42\x04\xe2\x41\x01\x02\x12\x16\n\x08quantity\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x02\"\x97\x01\n\x12\x43reateOrderRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x1b\n\rcustomer_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12;\n\x05items\x18\x03 \x03(\x0b\x32&.fulfillment.orders.v1.CreateOrderItemB\x04\xe2\x41\x01\x02\x12\x13\n\x0b\x63ustomer_id\x18\x04 \x01(\t\"\x8b\x01\n\x15\x42ulkCreateOrderResult\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\"\n\x06status\x18\x03 \x01(\x0b\x32\x12.google.rpc.Status\x12+\n\x05order\x18\x04 \x01(\x0b\x32\x1c.fulfillment.orders.v1.Order\"1\n\x0fGetOrderRequest\x12\x1e\n\x08order_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xe2\x8c\xcf\xd7\x08\x02\x08\x01\"\x9b\x01\n\x11ListOrdersRequest\x12\x33\n\x06status\x18\x01 \x01(\x0e\x32#.fulfillment.orders.v1.Order.Status\x12\x15\n\rcustomer_name\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x05 \x01(\t\"[\n\x12ListOrdersResponse\x12,\n\x06orders\x18\x01 \x03(\x0b\x32\x1c.fulfillment.orders.v1.Order\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"9\n\x17ListOrderHistoryRequest\x12\x1e\n\x08order_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xe2\x8c\xcf\xd7\x08\x02\x08\x01\"\xcd\x01\n\x0cHistoryEntry\x12\x38\n\x0b\x66rom_status\x18\x01 \x01(\x0e\x32#.fulfillment.orders.v1.Order.Status\x12\x36\n\tto_status\x18\x02 \x01(\x0e\x32#.fulfillment.orders.v1.Order.Status\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04note\x18\x04 \x01(\t\x12\x13\n\x05\x61\x63tor\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\"P\n\x18ListOrderHistoryResponse\x12\x34\n\x07\x65ntries\x18\x01 \x03(\x0b\x32#.fulfillment.orders.v1.HistoryEntry\"D\n\x12\x43\x61ncelOrderRequest\x12\x1e\n\x08order_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xe2\x8c\xcf\xd7\x08\x02\x08\x01\x12\x0e\n\x06reason\x18\x02 \x01(\t\"3\n\x11WatchOrderRequest\x12\x1e\n\x08order_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xe2\x8c\xcf\xd7\x08\x02\x08\x01\"\x18\n\x16SummarizeOrdersRequest\"\x9a\x01\n\x17SummarizeOrdersResponse\x12P\n\x06\x63ounts\x18\x01 \x03(\x0b\x32:.fulfillment.orders.v1.SummarizeOrdersResponse.CountsEntryB\x04\xe2\x41\x01\x03\x1a-\n\x0b\x43ountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x32\xa5\x08\n\x0cOrderService\x12m\n\x0b\x43reateOrder\x12).fulfillment.orders.v1.CreateOrderRequest\x1a\x1c.fulfillment.orders.v1.Order\"\x15\x82\xd3\xe4\x93\x02\x0f\"\n/v1/orders:\x01*\x12\x91\x01\n\x10\x42ulkCreateOrders\x12).fulfillment.orders.v1.CreateOrderRequest\x1a,.fulfillment.orders.v1.BulkCreateOrderResult\" \x82\xd3\xe4\x93\x02\x1a\"\x15/v1/orders:bulkCreate:\x01*(\x01\x30\x01\x12o\n\x08GetOrder\x12&.fulfillment.orders.v1.GetOrderRequest\x1a\x1c.fulfillment.orders.v1.Order\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/orders/{order_id}\x12u\n\nListOrders\x12(.fulfillment.orders.v1.ListOrdersRequest\x1a).fulfillment.orders.v1.ListOrdersResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/orders\x12\x9a\x01\n\x10ListOrderHistory\x12..fulfillment.orders.v1.ListOrderHistoryRequest\x1a/.fulfillment.orders.v1.ListOrderHistoryResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/orders/{order_id}/history\x12\x7f\n\x0b\x43\x61ncelOrder\x12).fulfillment.orders.v1.CancelOrderRequest\x1a\x1c.fulfillment.orders.v1.Order\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/orders/{order_id}:cancel:\x01*\x12{\n\nWatchOrder\x12(.fulfillment.orders.v1.WatchOrderRequest\x1a\x1c.fulfillment.orders.v1.Order\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/orders/{order_id}:watch0\x01\x12\x8e\x01\n\x0fSummarizeOrders\x12-.fulfillment.orders.v1.SummarizeOrdersRequest\x1a..fulfillment.orders.v1.SummarizeOrdersResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/orders:summarizeb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,7 +37,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fulfillment.orders.v1.order
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ORDER'].fields_by_name['order_id']._loaded_options = None
-  _globals['_ORDER'].fields_by_name['order_id']._serialized_options = b'\342A\001\003'
+  _globals['_ORDER'].fields_by_name['order_id']._serialized_options = b'\342A\001\003\342\214\317\327\010\002\010\001'
   _globals['_ORDER'].fields_by_name['status']._loaded_options = None
   _globals['_ORDER'].fields_by_name['status']._serialized_options = b'\342A\001\003'
   _globals['_ORDER'].fields_by_name['status_note']._loaded_options = None
@@ -60,15 +61,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEORDERREQUEST'].fields_by_name['items']._loaded_options = None
   _globals['_CREATEORDERREQUEST'].fields_by_name['items']._serialized_options = b'\342A\001\002'
   _globals['_GETORDERREQUEST'].fields_by_name['order_id']._loaded_options = None
-  _globals['_GETORDERREQUEST'].fields_by_name['order_id']._serialized_options = b'\342A\001\002'
+  _globals['_GETORDERREQUEST'].fields_by_name['order_id']._serialized_options = b'\342A\001\002\342\214\317\327\010\002\010\001'
   _globals['_LISTORDERHISTORYREQUEST'].fields_by_name['order_id']._loaded_options = None
-  _globals['_LISTORDERHISTORYREQUEST'].fields_by_name['order_id']._serialized_options = b'\342A\001\002'
+  _globals['_LISTORDERHISTORYREQUEST'].fields_by_name['order_id']._serialized_options = b'\342A\001\002\342\214\317\327\010\002\010\001'
   _globals['_HISTORYENTRY'].fields_by_name['actor']._loaded_options = None
   _globals['_HISTORYENTRY'].fields_by_name['actor']._serialized_options = b'\342A\001\003'
   _globals['_CANCELORDERREQUEST'].fields_by_name['order_id']._loaded_options = None
-  _globals['_CANCELORDERREQUEST'].fields_by_name['order_id']._serialized_options = b'\342A\001\002'
+  _globals['_CANCELORDERREQUEST'].fields_by_name['order_id']._serialized_options = b'\342A\001\002\342\214\317\327\010\002\010\001'
   _globals['_WATCHORDERREQUEST'].fields_by_name['order_id']._loaded_options = None
-  _globals['_WATCHORDERREQUEST'].fields_by_name['order_id']._serialized_options = b'\342A\001\002'
+  _globals['_WATCHORDERREQUEST'].fields_by_name['order_id']._serialized_options = b'\342A\001\002\342\214\317\327\010\002\010\001'
   _globals['_SUMMARIZEORDERSRESPONSE_COUNTSENTRY']._loaded_options = None
   _globals['_SUMMARIZEORDERSRESPONSE_COUNTSENTRY']._serialized_options = b'8\001'
   _globals['_SUMMARIZEORDERSRESPONSE'].fields_by_name['counts']._loaded_options = None
@@ -89,40 +90,40 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ORDERSERVICE'].methods_by_name['WatchOrder']._serialized_options = b'\202\323\344\223\002\035\022\033/v1/orders/{order_id}:watch'
   _globals['_ORDERSERVICE'].methods_by_name['SummarizeOrders']._loaded_options = None
   _globals['_ORDERSERVICE'].methods_by_name['SummarizeOrders']._serialized_options = b'\202\323\344\223\002\026\022\024/v1/orders:summarize'
-  _globals['_ORDER']._serialized_start=191
-  _globals['_ORDER']._serialized_end=712
-  _globals['_ORDER_STATUS']._serialized_start=582
-  _globals['_ORDER_STATUS']._serialized_end=712
-  _globals['_ORDERITEM']._serialized_start=714
-  _globals['_ORDERITEM']._serialized_end=789
-  _globals['_CREATEORDERITEM']._serialized_start=791
-  _globals['_CREATEORDERITEM']._serialized_end=858
-  _globals['_CREATEORDERREQUEST']._serialized_start=861
-  _globals['_CREATEORDERREQUEST']._serialized_end=1012
-  _globals['_BULKCREATEORDERRESULT']._serialized_start=1015
-  _globals['_BULKCREATEORDERRESULT']._serialized_end=1154
-  _globals['_GETORDERREQUEST']._serialized_start=1156
-  _globals['_GETORDERREQUEST']._serialized_end=1197
-  _globals['_LISTORDERSREQUEST']._serialized_start=1200
-  _globals['_LISTORDERSREQUEST']._serialized_end=1355
-  _globals['_LISTORDERSRESPONSE']._serialized_start=1357
-  _globals['_LISTORDERSRESPONSE']._serialized_end=1448
-  _globals['_LISTORDERHISTORYREQUEST']._serialized_start=1450
-  _globals['_LISTORDERHISTORYREQUEST']._serialized_end=1499
-  _globals['_HISTORYENTRY']._serialized_start=1502
-  _globals['_HISTORYENTRY']._serialized_end=1707
-  _globals['_LISTORDERHISTORYRESPONSE']._serialized_start=1709
-  _globals['_LISTORDERHISTORYRESPONSE']._serialized_end=1789
-  _globals['_CANCELORDERREQUEST']._serialized_start=1791
-  _globals['_CANCELORDERREQUEST']._serialized_end=1851
-  _globals['_WATCHORDERREQUEST']._serialized_start=1853
-  _globals['_WATCHORDERREQUEST']._serialized_end=1896
-  _globals['_SUMMARIZEORDERSREQUEST']._serialized_start=1898
-  _globals['_SUMMARIZEORDERSREQUEST']._serialized_end=1922
-  _globals['_SUMMARIZEORDERSRESPONSE']._serialized_start=1925
-  _globals['_SUMMARIZEORDERSRESPONSE']._serialized_end=2079
-  _globals['_SUMMARIZEORDERSRESPONSE_COUNTSENTRY']._serialized_start=2034
-  _globals['_SUMMARIZEORDERSRESPONSE_COUNTSENTRY']._serialized_end=2079
-  _globals['_ORDERSERVICE']._serialized_start=2082
-  _globals['_ORDERSERVICE']._serialized_end=3143
+  _globals['_ORDER']._serialized_start=220
+  _globals['_ORDER']._serialized_end=749
+  _globals['_ORDER_STATUS']._serialized_start=619
+  _globals['_ORDER_STATUS']._serialized_end=749
+  _globals['_ORDERITEM']._serialized_start=751
+  _globals['_ORDERITEM']._serialized_end=826
+  _globals['_CREATEORDERITEM']._serialized_start=828
+  _globals['_CREATEORDERITEM']._serialized_end=895
+  _globals['_CREATEORDERREQUEST']._serialized_start=898
+  _globals['_CREATEORDERREQUEST']._serialized_end=1049
+  _globals['_BULKCREATEORDERRESULT']._serialized_start=1052
+  _globals['_BULKCREATEORDERRESULT']._serialized_end=1191
+  _globals['_GETORDERREQUEST']._serialized_start=1193
+  _globals['_GETORDERREQUEST']._serialized_end=1242
+  _globals['_LISTORDERSREQUEST']._serialized_start=1245
+  _globals['_LISTORDERSREQUEST']._serialized_end=1400
+  _globals['_LISTORDERSRESPONSE']._serialized_start=1402
+  _globals['_LISTORDERSRESPONSE']._serialized_end=1493
+  _globals['_LISTORDERHISTORYREQUEST']._serialized_start=1495
+  _globals['_LISTORDERHISTORYREQUEST']._serialized_end=1552
+  _globals['_HISTORYENTRY']._serialized_start=1555
+  _globals['_HISTORYENTRY']._serialized_end=1760
+  _globals['_LISTORDERHISTORYRESPONSE']._serialized_start=1762
+  _globals['_LISTORDERHISTORYRESPONSE']._serialized_end=1842
+  _globals['_CANCELORDERREQUEST']._serialized_start=1844
+  _globals['_CANCELORDERREQUEST']._serialized_end=1912
+  _globals['_WATCHORDERREQUEST']._serialized_start=1914
+  _globals['_WATCHORDERREQUEST']._serialized_end=1965
+  _globals['_SUMMARIZEORDERSREQUEST']._serialized_start=1967
+  _globals['_SUMMARIZEORDERSREQUEST']._serialized_end=1991
+  _globals['_SUMMARIZEORDERSRESPONSE']._serialized_start=1994
+  _globals['_SUMMARIZEORDERSRESPONSE']._serialized_end=2148
+  _globals['_SUMMARIZEORDERSRESPONSE_COUNTSENTRY']._serialized_start=2103
+  _globals['_SUMMARIZEORDERSRESPONSE_COUNTSENTRY']._serialized_end=2148
+  _globals['_ORDERSERVICE']._serialized_start=2151
+  _globals['_ORDERSERVICE']._serialized_end=3212
 # @@protoc_insertion_point(module_scope)
