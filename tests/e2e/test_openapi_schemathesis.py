@@ -48,6 +48,9 @@ def run_schemathesis(
             "--report-dir", str(report_dir),
             *extra,
         ],
+        # Schemathesis keeps a cache of past failures (.schemathesis/) in its working
+        # directory and replays them: each run starts from a fresh one, never the checkout.
+        cwd=report_dir.parent,
         capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
         env={**os.environ, "SCHEMATHESIS_TELEMETRY": "false"},
     )
