@@ -95,8 +95,19 @@ SERVICE_SPECIFIC: dict[str, tuple[ErrorReply, ...]] = {
 def response_component(reply: ErrorReply) -> Schema:
     codes = list(reply.codes)
     code: Schema = {"const": codes[0]} if len(codes) == 1 else {"enum": codes}
+    component: Schema = {"description": reply.description}
+    if reply is UNAUTHENTICATED:
+        component["headers"] = {
+            "WWW-Authenticate": {
+                "description": (
+                    "Sent when the gateway refused the token itself: "
+                    '`Bearer realm="fulfillment"`, with `error="invalid_token"` for a bad one.'
+                ),
+                "schema": {"type": "string"},
+            }
+        }
     return {
-        "description": reply.description,
+        **component,
         "content": {
             "application/json": {
                 "schema": {
