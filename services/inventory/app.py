@@ -24,6 +24,7 @@ from services.inventory.entrypoints.inventory_servicer import InventoryServicer
 from services.inventory.entrypoints.reservation_servicer import ReservationServicer
 from services.inventory.service_layer.dependencies import InventoryServiceDeps
 from services.inventory.service_layer.ports import NoReservationMetrics, ReservationMetrics
+from services.inventory.service_layer.reservations import reservation_batches
 
 SERVICE_NAMES = (
     inventory_service_pb2.DESCRIPTOR.services_by_name["InventoryService"].full_name,
@@ -40,9 +41,11 @@ async def build(settings: Settings) -> ServiceParts:
     metrics: ReservationMetrics = (
         PrometheusReservationMetrics() if settings.inventory_metrics_addr else NoReservationMetrics()
     )
+    uow = SqlUnitOfWork(engine, statements)
     deps = InventoryServiceDeps(
-        uow=SqlUnitOfWork(engine, statements),
+        uow=uow,
         page_tokens=page_token_source(settings, engine, tables.page_token_secret),
+        reservation_batches=reservation_batches(uow),
         metrics=metrics,
     )
 

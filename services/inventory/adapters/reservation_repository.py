@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from functools import cache
 
@@ -13,6 +14,7 @@ from sqlalchemy.sql.elements import TextClause
 
 from services.inventory.adapters.statement_executors import StatementExecutor
 from services.inventory.adapters.tables import reservation_items, reservations
+from services.inventory.domain.reservation_batches import BatchDecisions
 from services.inventory.domain.reservations import (
     Reservation,
     ReservationLine,
@@ -108,6 +110,81 @@ def _reserve_lines_statement(line_count: int) -> TextClause:
     )
 
 
+# A batch of reservations (service_layer/reservations.py, _decide_batch) is one transaction
+# of three statements, each a fixed text whatever the batch's size (arrays in, one
+# prepared statement each):
+# - _CLAIM_ORDERS claims every order of the batch, ascending, as claim_order does one:
+#   INSERT ... ON CONFLICT DO NOTHING is the per-order lock (a concurrent claim of the
+#   same order waits for this transaction, then backs off). unnest keeps the array's
+#   order, so the rows are inserted, and their index entries locked, in ascending order
+#   id in every batch: two batches claiming the same orders queue, they never deadlock.
+# - the products are then locked (ProductRepository.lock_stock_levels, FOR NO KEY UPDATE
+#   in ascending id), once per product for the whole batch, and read; the batch is
+#   decided in Python from those levels, which nobody else can change before COMMIT.
+# - _RECORD_BATCH writes the decision in one statement: the reserved lines, the rejected
+#   with their shortfalls, the withdrawn claims (unknown products) deleted, and one
+#   decrement per product, still conditional (`stock_level >= taken`) so that a wrong
+#   decision could never oversell: the caller checks every product matched.
+_CLAIM_ORDERS = text(
+    """
+    INSERT INTO inventory.reservations (order_id, status)
+    SELECT claim.order_id, 'RESERVED'
+    FROM unnest(CAST(:order_ids AS text[])) AS claim (order_id)
+    ON CONFLICT (order_id) DO NOTHING
+    RETURNING order_id
+    """
+)
+
+_GET_RESERVATIONS = text(
+    """
+    SELECT r.order_id, r.status, CAST(r.shortfalls AS text) AS shortfalls,
+           ARRAY(SELECT i.product_id FROM inventory.reservation_items AS i
+                 WHERE i.order_id = r.order_id ORDER BY i.product_id) AS product_ids,
+           ARRAY(SELECT i.quantity FROM inventory.reservation_items AS i
+                 WHERE i.order_id = r.order_id ORDER BY i.product_id) AS quantities
+    FROM inventory.reservations AS r
+    WHERE r.order_id = ANY (CAST(:order_ids AS text[]))
+    """
+)
+
+_RECORD_BATCH = text(
+    """
+    WITH added AS (
+        INSERT INTO inventory.reservation_items (order_id, product_id, quantity)
+        SELECT line.order_id, line.product_id, line.quantity
+        FROM unnest(
+            CAST(:line_order_ids AS text[]),
+            CAST(:line_product_ids AS bigint[]),
+            CAST(:line_quantities AS bigint[])
+        ) AS line (order_id, product_id, quantity)
+    ), rejected AS (
+        UPDATE inventory.reservations AS r
+        SET status = 'REJECTED', shortfalls = CAST(refusal.shortfalls AS jsonb),
+            update_time = now()
+        FROM unnest(CAST(:rejected_order_ids AS text[]), CAST(:shortfalls AS text[]))
+            AS refusal (order_id, shortfalls)
+        WHERE r.order_id = refusal.order_id
+    ), withdrawn AS (
+        DELETE FROM inventory.reservations
+        WHERE order_id = ANY (CAST(:withdrawn_order_ids AS text[]))
+    ), taken AS (
+        UPDATE inventory.products AS p
+        SET stock_level = p.stock_level - take.quantity
+        FROM unnest(CAST(:taken_product_ids AS bigint[]), CAST(:taken_quantities AS bigint[]))
+            AS take (product_id, quantity)
+        WHERE p.id = take.product_id AND p.stock_level >= take.quantity
+        RETURNING p.id
+    )
+    SELECT count(*) AS products_taken FROM taken
+    """
+)
+
+
+class BatchDecrementMissed(Exception):
+    """A product's locked stock did not cover what the batch decided to take from it: a
+    bug, never a shortfall (those are decided before). Raising rolls the batch back."""
+
+
 class SqlReservationRepository:
     def __init__(self, db: StatementExecutor) -> None:
         self._db = db
@@ -156,6 +233,51 @@ class SqlReservationRepository:
         ).one()
         return set(row.product_ids) if row.claimed else None
 
+    async def claim_orders(self, order_ids: Sequence[str]) -> set[str]:
+        assert list(order_ids) == sorted(set(order_ids)), "order ids ascending and distinct"
+        rows = await self._db.execute(_CLAIM_ORDERS, {"order_ids": list(order_ids)})
+        return {row.order_id for row in rows}
+
+    async def get_reservations(self, order_ids: Sequence[str]) -> dict[str, Reservation]:
+        rows = await self._db.execute(_GET_RESERVATIONS, {"order_ids": list(order_ids)})
+        return {
+            row.order_id: Reservation(
+                row.order_id,
+                ReservationStatus(row.status),
+                tuple(
+                    ReservationLine(product_id, quantity)
+                    for product_id, quantity in zip(row.product_ids, row.quantities, strict=True)
+                ),
+                _shortfalls(json.loads(row.shortfalls) if row.shortfalls else []),
+            )
+            for row in rows
+        }
+
+    async def record_batch(self, decisions: BatchDecisions) -> None:
+        lines = [(r.order_id, line) for r in decisions.reserved for line in r.lines]
+        taken = sorted(decisions.taken.items())
+        row = (
+            await self._db.execute(
+                _RECORD_BATCH,
+                {
+                    "line_order_ids": [order_id for order_id, _ in lines],
+                    "line_product_ids": [line.product_id for _, line in lines],
+                    "line_quantities": [line.quantity for _, line in lines],
+                    "rejected_order_ids": [r.order_id for r in decisions.rejected],
+                    "shortfalls": [
+                        json.dumps(_shortfall_documents(r.shortfalls)) for r in decisions.rejected
+                    ],
+                    "withdrawn_order_ids": list(decisions.withdrawn),
+                    "taken_product_ids": [product_id for product_id, _ in taken],
+                    "taken_quantities": [quantity for _, quantity in taken],
+                },
+            )
+        ).one()
+        if row.products_taken != len(taken):
+            raise BatchDecrementMissed(
+                f"{len(taken)} decrements decided, {row.products_taken} applied"
+            )
+
     async def get_reservation(
         self, order_id: str, *, for_update: bool = False
     ) -> Reservation | None:
@@ -165,11 +287,10 @@ class SqlReservationRepository:
         row = (await self._db.execute(statement)).first()
         if row is None:
             return None
-        shortfalls = tuple(
-            Shortfall(s["product_id"], s["requested"], s["available"]) for s in row.shortfalls or []
-        )
         lines = await self._lines(order_id)
-        return Reservation(row.order_id, ReservationStatus(row.status), lines, shortfalls)
+        return Reservation(
+            row.order_id, ReservationStatus(row.status), lines, _shortfalls(row.shortfalls or [])
+        )
 
     async def add_lines(self, order_id: str, lines: Sequence[ReservationLine]) -> None:
         await self._db.execute(
@@ -182,11 +303,7 @@ class SqlReservationRepository:
 
     async def mark_rejected(self, order_id: str, shortfalls: Sequence[Shortfall]) -> None:
         await self._set_status(
-            order_id, ReservationStatus.REJECTED,
-            shortfalls=[
-                {"product_id": s.product_id, "requested": s.requested, "available": s.available}
-                for s in shortfalls
-            ],
+            order_id, ReservationStatus.REJECTED, shortfalls=_shortfall_documents(shortfalls)
         )
 
     async def mark_released(self, order_id: str) -> None:
@@ -207,6 +324,18 @@ class SqlReservationRepository:
         )
         rows = await self._db.execute(statement)
         return tuple(ReservationLine(row.product_id, row.quantity) for row in rows)
+
+
+def _shortfall_documents(shortfalls: Sequence[Shortfall]) -> list[dict[str, int]]:
+    """As the shortfalls column holds them."""
+    return [
+        {"product_id": s.product_id, "requested": s.requested, "available": s.available}
+        for s in shortfalls
+    ]
+
+
+def _shortfalls(documents: list[dict[str, int]]) -> tuple[Shortfall, ...]:
+    return tuple(Shortfall(d["product_id"], d["requested"], d["available"]) for d in documents)
 
 
 def _refused_on_purpose(exc: BaseException) -> bool:

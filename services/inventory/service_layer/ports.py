@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol, TypeVar
 
 from services.inventory.domain.products import NewProduct, Product
+from services.inventory.domain.reservation_batches import BatchDecisions
 from services.inventory.domain.reservations import (
     Reservation,
     ReservationLine,
@@ -81,17 +82,30 @@ class ReservationRepository(Protocol):
         product is locked against stock writers.
         """
 
+    async def claim_orders(self, order_ids: Sequence[str]) -> set[str]:
+        """claim_order for each of `order_ids` (ascending, distinct) as RESERVED, in that
+        order, in one statement: the ids claimed now; the others existed."""
+
     async def get_reservation(
         self, order_id: str, *, for_update: bool = False
     ) -> Reservation | None:
         """The order's reservation, lines in ascending product id. `for_update`: no other
         transaction changes it until this one ends."""
 
+    async def get_reservations(self, order_ids: Sequence[str]) -> dict[str, Reservation]:
+        """get_reservation of each of `order_ids` that exists, by order id, in one statement."""
+
     async def add_lines(self, order_id: str, lines: Sequence[ReservationLine]) -> None: ...
 
     async def mark_rejected(self, order_id: str, shortfalls: Sequence[Shortfall]) -> None: ...
 
     async def mark_released(self, order_id: str) -> None: ...
+
+    async def record_batch(self, decisions: BatchDecisions) -> None:
+        """Write what a batch decided for the orders it claimed (claim_orders) while holding
+        the locks of lock_stock_levels: the lines of the reserved and their stock taken,
+        one decrement per product, the shortfalls of the rejected, and no trace of the
+        withdrawn. All in one statement; a decrement the stock does not cover fails it."""
 
 
 class Repositories(Protocol):

@@ -9,13 +9,20 @@ retried by the unit of work, never shown to the caller.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from services.common.logs import log_event
 from services.inventory.domain.errors import (
     InsufficientStock,
     ProductNotFound,
     ReservationAlreadyReleased,
+)
+from services.inventory.domain.reservation_batches import (
+    BatchAnswer,
+    BatchDecisions,
+    decide_batch,
 )
 from services.inventory.domain.reservations import (
     Reservation,
@@ -24,14 +31,21 @@ from services.inventory.domain.reservations import (
     ReservationStatus,
     shortfalls_of,
 )
-from services.inventory.service_layer.dependencies import InventoryServiceDeps
+from services.inventory.service_layer.coalescing import Coalescer
 from services.inventory.service_layer.ports import (
     MAX_LINES_IN_ONE_STATEMENT,
     Repositories,
     UnitOfWork,
 )
 
+if TYPE_CHECKING:
+    from services.inventory.service_layer.dependencies import InventoryServiceDeps
+
 logger = logging.getLogger("fulfillment.inventory")
+
+# A batch's caps: a larger one would hold the product locks longer than it saves.
+MAX_RESERVATIONS_IN_A_BATCH = 256
+MAX_LINES_IN_A_BATCH = 4096
 
 
 @dataclass(frozen=True)
@@ -57,13 +71,10 @@ async def reserve_stock(request: ReservationRequest, deps: InventoryServiceDeps)
     """Hold every line's stock for the order, or nothing; a repeat returns the first outcome.
 
     Raises InsufficientStock (recorded, so repeats get the same answer), ProductNotFound
-    (nothing recorded) or ReservationAlreadyReleased.
+    (nothing recorded) or ReservationAlreadyReleased. Concurrent calls are decided in
+    batches (reservation_batches), each exactly as it would be alone.
     """
-    outcome = await _reserve_common_case(deps.uow, request)
-    if outcome is None:
-        outcome = await deps.uow.transaction(
-            lambda repos: _reserve_or_reject(repos, request), name="reserve_or_reject_stock"
-        )
+    outcome = await deps.reservation_batches.call(request)
     reservation = outcome.reservation
     _count(outcome, deps)
     if reservation.status is ReservationStatus.REJECTED:
@@ -109,6 +120,77 @@ async def release_stock(order_id: str, deps: InventoryServiceDeps) -> ReleaseOut
     elif outcome.barred_reservation:
         log_event(logger, "reservation_barred", order_id=order_id)
     return outcome
+
+
+def reservation_batches(uow: UnitOfWork) -> Coalescer[ReservationRequest, ReserveOutcome]:
+    """The process's group commit for ReserveStock: a call that finds no batch in flight
+    goes alone (the one-statement reservation); calls that arrive meanwhile are decided
+    together in one transaction (_decide_batch), one after the other in arrival order."""
+
+    async def reserve_batch(
+        requests: Sequence[ReservationRequest],
+    ) -> list[ReserveOutcome | Exception]:
+        if len(requests) == 1:
+            try:
+                return [await _reserve_alone(uow, requests[0])]
+            except ProductNotFound as missing:
+                return [missing]
+        decisions = await uow.transaction(
+            lambda repos: _decide_batch(repos, requests), name="reserve_stock_batch"
+        )
+        return [_outcome_of(answer) for answer in decisions.answers]
+
+    return Coalescer(
+        reserve_batch,
+        max_calls=MAX_RESERVATIONS_IN_A_BATCH,
+        max_weight=MAX_LINES_IN_A_BATCH,
+        weight=lambda request: len(request.lines),
+    )
+
+
+async def _reserve_alone(uow: UnitOfWork, request: ReservationRequest) -> ReserveOutcome:
+    outcome = await _reserve_common_case(uow, request)
+    if outcome is None:
+        outcome = await uow.transaction(
+            lambda repos: _reserve_or_reject(repos, request), name="reserve_or_reject_stock"
+        )
+    return outcome
+
+
+async def _decide_batch(
+    repos: Repositories, requests: Sequence[ReservationRequest]
+) -> BatchDecisions:
+    """Claim the batch's orders (ascending order id), read the earlier outcome of those
+    claimed before, lock the stock of the products the claimed ones name (ascending id,
+    once per product), decide in arrival order, and write it all in one statement.
+
+    Safe as the lone path is: the lock order is the same (reservation rows, then products
+    by ascending id), the claims are the per-order locks (a concurrent claim of one of
+    these orders waits for this transaction, then finds its outcome), and the locked
+    stock cannot change before COMMIT, so deciding from it in Python is deciding from what
+    the decrements will meet. Any failure rolls back the whole batch.
+    """
+    order_ids = sorted({request.order_id for request in requests})
+    claimed = await repos.reservations.claim_orders(order_ids)
+    found_claimed = [order_id for order_id in order_ids if order_id not in claimed]
+    earlier = await repos.reservations.get_reservations(found_claimed) if found_claimed else {}
+    if len(earlier) != len(found_claimed):
+        raise RuntimeError("an order found claimed has no reservation row")
+    if not claimed:
+        return decide_batch(requests, claimed, earlier, {})
+    product_ids = sorted(
+        {pid for request in requests if request.order_id in claimed for pid in request.product_ids}
+    )
+    stock = await repos.products.lock_stock_levels(product_ids)
+    decisions = decide_batch(requests, claimed, earlier, stock)
+    await repos.reservations.record_batch(decisions)
+    return decisions
+
+
+def _outcome_of(answer: BatchAnswer) -> ReserveOutcome | Exception:
+    if answer.reservation is None:
+        return ProductNotFound(answer.missing_products)
+    return ReserveOutcome(answer.reservation, answer.decided_now)
 
 
 async def _reserve_common_case(

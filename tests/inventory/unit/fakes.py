@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from services.common.pagination import PageTokenSource
 from services.inventory.domain.products import NewProduct, Product
+from services.inventory.domain.reservation_batches import BatchDecisions
 from services.inventory.domain.reservations import (
     Reservation,
     ReservationLine,
@@ -25,6 +26,7 @@ from services.inventory.domain.reservations import (
 )
 from services.inventory.service_layer.dependencies import InventoryServiceDeps
 from services.inventory.service_layer.ports import MAX_LINES_IN_ONE_STATEMENT, Repositories
+from services.inventory.service_layer.reservations import reservation_batches
 
 T = TypeVar("T")
 
@@ -154,6 +156,29 @@ class FakeReservationRepository:
             self.db.add_line(order_id, line)
         return {line.product_id for line in existing}
 
+    async def claim_orders(self, order_ids: Sequence[str]) -> set[str]:
+        assert list(order_ids) == sorted(set(order_ids)), "order ids ascending and distinct"
+        return {
+            order_id
+            for order_id in order_ids
+            if await self.claim_order(order_id, ReservationStatus.RESERVED)
+        }
+
+    async def get_reservations(self, order_ids: Sequence[str]) -> dict[str, Reservation]:
+        found = {order_id: await self.get_reservation(order_id) for order_id in order_ids}
+        return {order_id: r for order_id, r in found.items() if r is not None}
+
+    async def record_batch(self, decisions: BatchDecisions) -> None:
+        for reservation in decisions.reserved:
+            await self.add_lines(reservation.order_id, reservation.lines)
+        for reservation in decisions.rejected:
+            await self.mark_rejected(reservation.order_id, reservation.shortfalls)
+        for order_id in decisions.withdrawn:
+            del self.db.reservations[order_id]
+        products = self.db.products
+        for product_id, quantity in decisions.taken.items():
+            self.db.write_stock(product_id, products[product_id].stock_level - quantity)
+
     async def get_reservation(
         self, order_id: str, *, for_update: bool = False
     ) -> Reservation | None:
@@ -217,7 +242,9 @@ class FakeInventory:
     def __post_init__(self) -> None:
         self.uow = FakeUnitOfWork(self.db)
         self.deps = InventoryServiceDeps(
-            uow=self.uow, page_tokens=PageTokenSource.fixed(b"fake page token secret")
+            uow=self.uow,
+            page_tokens=PageTokenSource.fixed(b"fake page token secret"),
+            reservation_batches=reservation_batches(self.uow),
         )
 
     def add_product(self, stock: int = 0, price: str = "9.99") -> int:
