@@ -51,6 +51,11 @@ class Coalescer(Generic[T, R]):
         self._queue: list[_Waiting[T, R]] = []
         self._in_flight: asyncio.Task[None] | None = None
 
+    @property
+    def waiting(self) -> int:
+        """Calls queued for the next batch (those whose callers gave up included)."""
+        return len(self._queue)
+
     async def call(self, call: T) -> R:
         answer: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queue.append(_Waiting(call, answer))
