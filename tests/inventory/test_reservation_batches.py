@@ -57,6 +57,12 @@ class RecordingUnitOfWork:
         self.transactions.append(name)
         return await self._inner.transaction(work, name=name)
 
+    async def hot_transaction(
+        self, work: Callable[[Repositories], Awaitable[T]], *, name: str
+    ) -> T:
+        self.transactions.append(name)
+        return await self._inner.hot_transaction(work, name=name)
+
     async def autocommit(self, work: Callable[[Repositories], Awaitable[T]], *, name: str) -> T:
         return await self._inner.autocommit(work, name=name)
 

@@ -111,27 +111,43 @@ def _reserve_lines_statement(line_count: int) -> TextClause:
 
 
 # A batch of reservations (service_layer/reservations.py, _decide_batch) is one transaction
-# of three statements, each a fixed text whatever the batch's size (arrays in, one
-# prepared statement each):
-# - _CLAIM_ORDERS claims every order of the batch, ascending, as claim_order does one:
-#   INSERT ... ON CONFLICT DO NOTHING is the per-order lock (a concurrent claim of the
-#   same order waits for this transaction, then backs off). unnest keeps the array's
-#   order, so the rows are inserted, and their index entries locked, in ascending order
-#   id in every batch: two batches claiming the same orders queue, they never deadlock.
-# - the products are then locked (ProductRepository.lock_stock_levels, FOR NO KEY UPDATE
-#   in ascending id), once per product for the whole batch, and read; the batch is
-#   decided in Python from those levels, which nobody else can change before COMMIT.
+# run straight on asyncpg (UnitOfWork.hot_transaction) of two statements, three when some
+# of its orders were claimed before, each a fixed text whatever the batch's size (arrays
+# in, one prepared statement each):
+# - _CLAIM_ORDERS_LOCKING_STOCK claims every order of the batch, ascending, as claim_order
+#   does one: INSERT ... ON CONFLICT DO NOTHING is the per-order lock (a concurrent claim
+#   of the same order waits for this transaction, then backs off). unnest keeps the
+#   array's order, so the rows are inserted, and their index entries locked, in ascending
+#   order id in every batch: two batches claiming the same orders queue, they never
+#   deadlock. Then it locks the products (FOR NO KEY UPDATE, as lock_stock_levels) and
+#   reads their stock. The uncorrelated `(SELECT count(*) FROM claim) >= 0` is a one-time
+#   filter evaluated before the products are scanned, so the claims come first, and
+#   LockRows sits above the sort, so the rows are locked in ascending id: the lock order
+#   of every other writer. The batch is then decided in Python from those levels, which
+#   nobody else can change before COMMIT.
+# - _GET_RESERVATIONS reads the earlier outcome of the orders found claimed.
 # - _RECORD_BATCH writes the decision in one statement: the reserved lines, the rejected
 #   with their shortfalls, the withdrawn claims (unknown products) deleted, and one
 #   decrement per product, still conditional (`stock_level >= taken`) so that a wrong
 #   decision could never oversell: the caller checks every product matched.
-_CLAIM_ORDERS = text(
+_CLAIM_ORDERS_LOCKING_STOCK = text(
     """
-    INSERT INTO inventory.reservations (order_id, status)
-    SELECT claim.order_id, 'RESERVED'
-    FROM unnest(CAST(:order_ids AS text[])) AS claim (order_id)
-    ON CONFLICT (order_id) DO NOTHING
-    RETURNING order_id
+    WITH claim AS (
+        INSERT INTO inventory.reservations (order_id, status)
+        SELECT claim.order_id, 'RESERVED'
+        FROM unnest(CAST(:order_ids AS text[])) AS claim (order_id)
+        ON CONFLICT (order_id) DO NOTHING
+        RETURNING order_id
+    ), locked AS (
+        SELECT id, stock_level FROM inventory.products
+        WHERE id = ANY (CAST(:product_ids AS bigint[]))
+          AND (SELECT count(*) FROM claim) >= 0
+        ORDER BY id
+        FOR NO KEY UPDATE
+    )
+    SELECT ARRAY(SELECT order_id FROM claim) AS claimed,
+           ARRAY(SELECT id FROM locked) AS product_ids,
+           ARRAY(SELECT stock_level FROM locked) AS stock_levels
     """
 )
 
@@ -233,22 +249,30 @@ class SqlReservationRepository:
         ).one()
         return set(row.product_ids) if row.claimed else None
 
-    async def claim_orders(self, order_ids: Sequence[str]) -> set[str]:
+    async def claim_orders_locking_stock(
+        self, order_ids: Sequence[str], product_ids: Sequence[int]
+    ) -> tuple[set[str], dict[int, int]]:
         assert list(order_ids) == sorted(set(order_ids)), "order ids ascending and distinct"
-        rows = await self._db.execute(_CLAIM_ORDERS, {"order_ids": list(order_ids)})
-        return {row.order_id for row in rows}
+        [row] = await self._db.fetch_hot(
+            _CLAIM_ORDERS_LOCKING_STOCK,
+            {"order_ids": list(order_ids), "product_ids": list(product_ids)},
+        )
+        stock = dict(zip(row["product_ids"], row["stock_levels"], strict=True))
+        return set(row["claimed"]), stock
 
     async def get_reservations(self, order_ids: Sequence[str]) -> dict[str, Reservation]:
-        rows = await self._db.execute(_GET_RESERVATIONS, {"order_ids": list(order_ids)})
+        rows = await self._db.fetch_hot(_GET_RESERVATIONS, {"order_ids": list(order_ids)})
         return {
-            row.order_id: Reservation(
-                row.order_id,
-                ReservationStatus(row.status),
+            row["order_id"]: Reservation(
+                row["order_id"],
+                ReservationStatus(row["status"]),
                 tuple(
                     ReservationLine(product_id, quantity)
-                    for product_id, quantity in zip(row.product_ids, row.quantities, strict=True)
+                    for product_id, quantity in zip(
+                        row["product_ids"], row["quantities"], strict=True
+                    )
                 ),
-                _shortfalls(json.loads(row.shortfalls) if row.shortfalls else []),
+                _shortfalls(json.loads(row["shortfalls"]) if row["shortfalls"] else []),
             )
             for row in rows
         }
@@ -256,26 +280,24 @@ class SqlReservationRepository:
     async def record_batch(self, decisions: BatchDecisions) -> None:
         lines = [(r.order_id, line) for r in decisions.reserved for line in r.lines]
         taken = sorted(decisions.taken.items())
-        row = (
-            await self._db.execute(
-                _RECORD_BATCH,
-                {
-                    "line_order_ids": [order_id for order_id, _ in lines],
-                    "line_product_ids": [line.product_id for _, line in lines],
-                    "line_quantities": [line.quantity for _, line in lines],
-                    "rejected_order_ids": [r.order_id for r in decisions.rejected],
-                    "shortfalls": [
-                        json.dumps(_shortfall_documents(r.shortfalls)) for r in decisions.rejected
-                    ],
-                    "withdrawn_order_ids": list(decisions.withdrawn),
-                    "taken_product_ids": [product_id for product_id, _ in taken],
-                    "taken_quantities": [quantity for _, quantity in taken],
-                },
-            )
-        ).one()
-        if row.products_taken != len(taken):
+        [row] = await self._db.fetch_hot(
+            _RECORD_BATCH,
+            {
+                "line_order_ids": [order_id for order_id, _ in lines],
+                "line_product_ids": [line.product_id for _, line in lines],
+                "line_quantities": [line.quantity for _, line in lines],
+                "rejected_order_ids": [r.order_id for r in decisions.rejected],
+                "shortfalls": [
+                    json.dumps(_shortfall_documents(r.shortfalls)) for r in decisions.rejected
+                ],
+                "withdrawn_order_ids": list(decisions.withdrawn),
+                "taken_product_ids": [product_id for product_id, _ in taken],
+                "taken_quantities": [quantity for _, quantity in taken],
+            },
+        )
+        if row["products_taken"] != len(taken):
             raise BatchDecrementMissed(
-                f"{len(taken)} decrements decided, {row.products_taken} applied"
+                f"{len(taken)} decrements decided, {row['products_taken']} applied"
             )
 
     async def get_reservation(

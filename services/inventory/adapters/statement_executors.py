@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any, Protocol
 
+import asyncpg
 from sqlalchemy import CursorResult, Executable
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import TextClause
@@ -41,6 +42,23 @@ class TransactionExecutor:
         async with self._conn.begin_nested():
             result = await self._conn.execute(statement, dict(params))
             return [row._mapping for row in result]
+
+
+class DriverTransactionExecutor:
+    """A transaction on asyncpg directly (UnitOfWork.hot_transaction), for the few
+    statements a reservation batch runs, all written as text() and run with `fetch_hot`.
+    Unlike in the other executors, a statement that fails fails the whole transaction
+    (no savepoint: none of these statements fails on purpose)."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, statement: Executable, params: Any = None) -> CursorResult[Any]:
+        raise NotImplementedError("a hot transaction runs only text() statements, by fetch_hot")
+
+    async def fetch_hot(self, statement: TextClause, params: Mapping[str, object]) -> Sequence[Any]:
+        raw = _compiled(statement)
+        return await self._conn.fetch(raw.sql, *raw.arguments(params))
 
 
 class AutocommitExecutor:

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.common.database.engines import autocommit_engine
@@ -20,6 +21,7 @@ from services.inventory.adapters.product_repository import SqlProductRepository
 from services.inventory.adapters.reservation_repository import SqlReservationRepository
 from services.inventory.adapters.statement_executors import (
     AutocommitExecutor,
+    DriverTransactionExecutor,
     StatementExecutor,
     TransactionExecutor,
 )
@@ -49,6 +51,27 @@ class SqlUnitOfWork:
             return await work(SqlRepositories.on(TransactionExecutor(conn)))
 
         return await run_transaction(self._engine, in_transaction, name=name)
+
+    async def hot_transaction(
+        self, work: Callable[[Repositories], Awaitable[T]], *, name: str
+    ) -> T:
+        # A connection of SQLAlchemy's pool (the process's budget), its transaction run on
+        # asyncpg itself: SQLAlchemy's execution path would cost more CPU per statement than
+        # the statement. asyncpg rolls back on an error; a connection left in an unknown
+        # state (cancelled, or failed other than by PostgreSQL) is discarded.
+        async def attempt() -> T:
+            async with self._autocommit_engine.connect() as conn:
+                driver = (await conn.get_raw_connection()).driver_connection
+                try:
+                    async with driver.transaction():
+                        return await work(SqlRepositories.on(DriverTransactionExecutor(driver)))
+                except asyncpg.PostgresError:
+                    raise
+                except BaseException:
+                    await conn.invalidate()
+                    raise
+
+        return await retry_on_conflict(attempt, name=name)
 
     async def autocommit(self, work: Callable[[Repositories], Awaitable[T]], *, name: str) -> T:
         async def attempt() -> T:

@@ -82,9 +82,12 @@ class ReservationRepository(Protocol):
         product is locked against stock writers.
         """
 
-    async def claim_orders(self, order_ids: Sequence[str]) -> set[str]:
+    async def claim_orders_locking_stock(
+        self, order_ids: Sequence[str], product_ids: Sequence[int]
+    ) -> tuple[set[str], dict[int, int]]:
         """claim_order for each of `order_ids` (ascending, distinct) as RESERVED, in that
-        order, in one statement: the ids claimed now; the others existed."""
+        order, then ProductRepository.lock_stock_levels of `product_ids`, in one statement:
+        the ids claimed now (the others existed), and the locked stock by product id."""
 
     async def get_reservation(
         self, order_id: str, *, for_update: bool = False
@@ -102,8 +105,8 @@ class ReservationRepository(Protocol):
     async def mark_released(self, order_id: str) -> None: ...
 
     async def record_batch(self, decisions: BatchDecisions) -> None:
-        """Write what a batch decided for the orders it claimed (claim_orders) while holding
-        the locks of lock_stock_levels: the lines of the reserved and their stock taken,
+        """Write what a batch decided for the orders it claimed while holding the locks of
+        claim_orders_locking_stock: the lines of the reserved and their stock taken,
         one decrement per product, the shortfalls of the rejected, and no trace of the
         withdrawn. All in one statement; a decrement the stock does not cover fails it."""
 
@@ -123,6 +126,14 @@ class UnitOfWork(Protocol):
         """Run `work` in one transaction that commits when it returns and rolls back when it
         raises. `work` may run more than once (deadlock retry), so it must have no effect
         outside the transaction: log after this returns."""
+
+    async def hot_transaction(
+        self, work: Callable[[Repositories], Awaitable[T]], *, name: str
+    ) -> T:
+        """`transaction` for work made only of the repositories' batch statements
+        (claim_orders_locking_stock, get_reservations, record_batch): run straight on the
+        driver, without the per-statement cost of the general path. A statement that fails
+        fails the whole transaction."""
 
     async def autocommit(self, work: Callable[[Repositories], Awaitable[T]], *, name: str) -> T:
         """Run `work` with each statement committing on its own: no BEGIN and COMMIT round

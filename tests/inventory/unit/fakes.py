@@ -156,13 +156,17 @@ class FakeReservationRepository:
             self.db.add_line(order_id, line)
         return {line.product_id for line in existing}
 
-    async def claim_orders(self, order_ids: Sequence[str]) -> set[str]:
+    async def claim_orders_locking_stock(
+        self, order_ids: Sequence[str], product_ids: Sequence[int]
+    ) -> tuple[set[str], dict[int, int]]:
         assert list(order_ids) == sorted(set(order_ids)), "order ids ascending and distinct"
-        return {
+        claimed = {
             order_id
             for order_id in order_ids
             if await self.claim_order(order_id, ReservationStatus.RESERVED)
         }
+        products = self.db.products
+        return claimed, {pid: products[pid].stock_level for pid in product_ids if pid in products}
 
     async def get_reservations(self, order_ids: Sequence[str]) -> dict[str, Reservation]:
         found = {order_id: await self.get_reservation(order_id) for order_id in order_ids}
@@ -227,6 +231,11 @@ class FakeUnitOfWork:
         except BaseException:
             self.db.__dict__.update(snapshot.__dict__)
             raise
+
+    async def hot_transaction(
+        self, work: Callable[[Repositories], Awaitable[T]], *, name: str
+    ) -> T:
+        return await self.transaction(work, name=name)
 
     async def autocommit(self, work: Callable[[Repositories], Awaitable[T]], *, name: str) -> T:
         self.autocommits.append(name)
