@@ -13,9 +13,17 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from services.common.database.engines import service_pools
+from services.inventory.adapters.reservation_repository import BatchDecrementMissed
 from services.inventory.adapters.unit_of_work import SqlUnitOfWork
 from services.inventory.domain.products import NewProduct
-from services.inventory.domain.reservations import ReservationLine, ReservationStatus
+from services.inventory.domain.reservation_batches import decide_batch
+from services.inventory.domain.reservations import (
+    Reservation,
+    ReservationLine,
+    ReservationRequest,
+    ReservationStatus,
+    Shortfall,
+)
 from services.inventory.service_layer.ports import Repositories, UnitOfWork
 from tests.inventory.unit.fakes import ConstraintViolated, FakeDatabase, FakeUnitOfWork
 
@@ -189,5 +197,65 @@ def test_a_taken_sku_inserts_nothing(run) -> None:
             lambda repos: repos.products.list_products_after(first.product_id - 1, 2), name="test"
         )
         assert [p.sku for p in after].count(new.sku) == 1
+
+    run(scenario)
+
+
+def test_a_batch_claims_locks_and_records_as_one_hot_transaction(run) -> None:
+    async def scenario(uow: UnitOfWork) -> None:
+        a, b = await new_product(uow, 5), await new_product(uow, 1)
+        earlier, fits, short, unknown = sorted(str(uuid.uuid4()) for _ in range(4))
+        assert await uow.autocommit(
+            lambda repos: repos.reservations.reserve_lines(earlier, lines((a, 2))), name="test"
+        )
+        requests = [
+            ReservationRequest(fits, tuple(lines((a, 3)))),
+            ReservationRequest(short, tuple(lines((b, 2)))),
+            ReservationRequest(unknown, tuple(lines((a, 1), (UNKNOWN_PRODUCT, 1)))),
+            ReservationRequest(earlier, tuple(lines((b, 1)))),
+        ]
+
+        async def batch(repos: Repositories) -> tuple[object, ...]:
+            claimed, stock = await repos.reservations.claim_orders_locking_stock(
+                sorted(r.order_id for r in requests), [a, b, UNKNOWN_PRODUCT]
+            )
+            found = await repos.reservations.get_reservations([earlier, str(uuid.uuid4())])
+            await repos.reservations.record_batch(decide_batch(requests, claimed, found, stock))
+            return claimed, stock, found
+
+        claimed, stock, found = await uow.hot_transaction(batch, name="test")
+        assert (claimed, stock) == ({fits, short, unknown}, {a: 3, b: 1})
+        assert found == {earlier: Reservation(earlier, ReservationStatus.RESERVED, tuple(lines((a, 2))))}
+        assert (await stock_of(uow, a), await stock_of(uow, b)) == (0, 1)
+        recorded = await uow.autocommit(
+            lambda repos: repos.reservations.get_reservations([fits, short, unknown]), name="test"
+        )
+        assert recorded == {
+            fits: Reservation(fits, ReservationStatus.RESERVED, tuple(lines((a, 3)))),
+            short: Reservation(short, ReservationStatus.REJECTED, (), (Shortfall(b, 2, 1),)),
+        }
+
+    run(scenario)
+
+
+def test_a_batch_decrement_the_stock_does_not_cover_rolls_the_whole_batch_back(run) -> None:
+    async def scenario(uow: UnitOfWork) -> None:
+        product = await new_product(uow, 2)
+        order = str(uuid.uuid4())
+
+        async def overselling_batch(repos: Repositories) -> None:
+            claimed, _ = await repos.reservations.claim_orders_locking_stock([order], [product])
+            # A decision made against a wrong stock level: the decrement refuses it.
+            wrong = decide_batch(
+                [ReservationRequest(order, tuple(lines((product, 3))))], claimed, {}, {product: 3}
+            )
+            await repos.reservations.record_batch(wrong)
+
+        with pytest.raises((BatchDecrementMissed, ConstraintViolated)):
+            await uow.hot_transaction(overselling_batch, name="test")
+        assert await stock_of(uow, product) == 2
+        assert await uow.autocommit(
+            lambda repos: repos.reservations.get_reservation(order), name="test"
+        ) is None
 
     run(scenario)
