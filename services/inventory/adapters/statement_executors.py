@@ -3,7 +3,9 @@ its own transaction (autocommit). The repositories read the same either way; the
 work picks one.
 
 `fetch_hot` is for the one statement every reservation runs. In autocommit it goes to the
-statement pool, which runs it on asyncpg without SQLAlchemy's per-statement cost.
+statement pool, which runs it on asyncpg without SQLAlchemy's per-statement cost. A
+reservation batch's transaction (DriverTransactionExecutor) runs its statements the same
+way, on asyncpg.
 """
 
 from __future__ import annotations

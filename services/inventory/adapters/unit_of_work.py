@@ -3,7 +3,9 @@ reports a deadlock or serialization failure. Handlers never commit themselves.
 
 `autocommit` runs each statement as its own transaction (no BEGIN and no COMMIT), for
 work whose only write is one statement: the reservation statement on the statement pool
-(asyncpg), others on a SQLAlchemy connection checked out only if one is needed."""
+(asyncpg), others on a SQLAlchemy connection checked out only if one is needed.
+`hot_transaction` is a transaction whose statements run on asyncpg directly: a batch of
+reservations."""
 
 from __future__ import annotations
 

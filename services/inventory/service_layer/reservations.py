@@ -163,7 +163,8 @@ async def _decide_batch(
     """Claim the batch's orders (ascending order id) and lock the stock of the products
     they name (ascending id, once per product) in one statement, read the earlier outcome
     of the orders claimed before, decide in arrival order, and write it all in one
-    statement: four round trips with BEGIN and COMMIT, whatever the batch's size.
+    statement: with BEGIN and COMMIT four round trips (five with repeats), whatever the
+    batch's size.
 
     Safe as the lone path is: the lock order is the same (reservation rows, then products
     by ascending id), the claims are the per-order locks (a concurrent claim of one of
