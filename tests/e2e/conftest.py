@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import urllib.error
 import urllib.request
@@ -69,37 +70,44 @@ class Stack:
             return status, text
 
 
-@pytest.fixture(scope="package")
-def stack(
-    service_env: dict[str, str], settings: Settings, tmp_path_factory: pytest.TempPathFactory
+@contextlib.contextmanager
+def up_stack(
+    env: dict[str, str], settings: Settings, log: Path, workers: int = 2, timeout_s: float = 90
 ) -> Iterator[Stack]:
+    """`fulfillment up` on free ports with `env` (stores, step delays, metrics ...), ready;
+    stopped afterwards whatever happens."""
     ports = {name: free_port() for name in ("inventory", "orders", "gateway", "admin")}
     env = {
-        **service_env,
+        **env,
         "INVENTORY_ADDR": f"127.0.0.1:{ports['inventory']}",
         "ORDERS_ADDR": f"127.0.0.1:{ports['orders']}",
         "GATEWAY_PORT": str(ports["gateway"]),
         "GATEWAY_ADMIN_PORT": str(ports["admin"]),
+    }
+    process = Process(fulfillment_command("up", "--workers", str(workers)), env, log)
+    try:
+        wait_until(
+            lambda: "up: ready" in process.output() or process.popen.poll() is not None,
+            timeout=timeout_s, what="`fulfillment up` to report ready",
+        )
+        assert "up: ready" in process.output(), process.output()[-3000:]
+        yield Stack(
+            process, f"http://127.0.0.1:{ports['gateway']}", env["INVENTORY_ADDR"],
+            env["ORDERS_ADDR"], f"http://127.0.0.1:{ports['admin']}", settings,
+        )
+    finally:
+        process.stop(timeout=30)
+
+
+@pytest.fixture(scope="package")
+def stack(
+    service_env: dict[str, str], settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    env = {
+        **service_env,
         "FULFILLMENT_STEP_DELAY_MIN_S": "0",
         "FULFILLMENT_STEP_DELAY_MAX_S": "0.05",
         "FULFILLMENT_SWEEP_INTERVAL_S": "1",
     }
-    log = Path(tmp_path_factory.mktemp("stack")) / "up.log"
-    process = Process(fulfillment_command("up", "--workers", "2"), env, log)
-    try:
-        wait_until(
-            lambda: "up: ready" in process.output() or process.popen.poll() is not None,
-            timeout=90,
-            what="`fulfillment up` to report ready",
-        )
-        assert "up: ready" in process.output(), process.output()[-3000:]
-        yield Stack(
-            process,
-            f"http://127.0.0.1:{ports['gateway']}",
-            env["INVENTORY_ADDR"],
-            env["ORDERS_ADDR"],
-            f"http://127.0.0.1:{ports['admin']}",
-            settings,
-        )
-    finally:
-        process.stop(timeout=30)
+    with up_stack(env, settings, Path(tmp_path_factory.mktemp("stack")) / "up.log") as running:
+        yield running

@@ -20,11 +20,10 @@ from playwright.sync_api import Browser, Page, expect
 
 from services.common.auth.principal import Role
 from services.common.config import Settings
-from services.devtools.stores import free_port
 from tests.auth import token
 from tests.browser import PageProblems, chromium
-from tests.e2e.conftest import Stack
-from tests.support import Process, fulfillment_command, private_stores, wait_until
+from tests.e2e.conftest import Stack, up_stack
+from tests.support import private_stores, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -44,30 +43,14 @@ def console_stack(
     """`fulfillment up` with slow steps and stores of its own (so that its counts are its
     own orders' and no other stack's worker takes its steps)."""
     with private_stores(service_env, "fulfillment_console") as own_stores:
-        ports = {name: free_port() for name in ("inventory", "orders", "gateway", "admin")}
         env = {
             **own_stores,
-            "INVENTORY_ADDR": f"127.0.0.1:{ports['inventory']}",
-            "ORDERS_ADDR": f"127.0.0.1:{ports['orders']}",
-            "GATEWAY_PORT": str(ports["gateway"]),
-            "GATEWAY_ADMIN_PORT": str(ports["admin"]),
             "FULFILLMENT_STEP_DELAY_MIN_S": STEP_DELAY_S[0],
             "FULFILLMENT_STEP_DELAY_MAX_S": STEP_DELAY_S[1],
         }
         log = Path(tmp_path_factory.mktemp("console")) / "up.log"
-        process = Process(fulfillment_command("up", "--workers", "4"), env, log)
-        try:
-            wait_until(
-                lambda: "up: ready" in process.output() or process.popen.poll() is not None,
-                timeout=60, what="`fulfillment up` to report ready",
-            )
-            assert "up: ready" in process.output(), process.output()[-3000:]
-            yield Stack(
-                process, f"http://127.0.0.1:{ports['gateway']}", env["INVENTORY_ADDR"],
-                env["ORDERS_ADDR"], f"http://127.0.0.1:{ports['admin']}", settings,
-            )
-        finally:
-            process.stop(timeout=30)
+        with up_stack(env, settings, log, workers=4, timeout_s=60) as stack:
+            yield stack
 
 
 @pytest.fixture(scope="module")

@@ -20,8 +20,8 @@ from services.common.config import Settings
 from services.top.figures import Sample, bucket_quantile, parse_exposition
 from tests.deploy.promql import base_name
 from tests.deploy.series import SCRAPE_SERIES, named_series
-from tests.e2e.conftest import Stack
-from tests.support import Process, free_port, fulfillment_command, private_stores, wait_until
+from tests.e2e.conftest import Stack, up_stack
+from tests.support import free_port, fulfillment_command, private_stores, wait_until
 from tests.top.exposition import screen_rows
 
 pytestmark = pytest.mark.e2e
@@ -67,43 +67,20 @@ def total(samples: list[Sample], name: str, **match: str) -> float:
 def observed(
     service_env: dict[str, str], settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ObservedStack]:
-    with private_stores(service_env, "fulfillment_observed") as own_stores:
-        yield from _observed_stack(own_stores, settings, tmp_path_factory)
-
-
-def _observed_stack(
-    own_stores: dict[str, str], settings: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ObservedStack]:
-    ports = {name: free_port() for name in ("inventory", "orders", "gateway", "admin")}
     metrics = {part: f"127.0.0.1:{free_port()}" for part in PARTS}
-    env = {
-        **own_stores,
-        "INVENTORY_ADDR": f"127.0.0.1:{ports['inventory']}",
-        "ORDERS_ADDR": f"127.0.0.1:{ports['orders']}",
-        "GATEWAY_PORT": str(ports["gateway"]),
-        "GATEWAY_ADMIN_PORT": str(ports["admin"]),
-        "FULFILLMENT_STEP_DELAY_MIN_S": "0",
-        "FULFILLMENT_STEP_DELAY_MAX_S": "0.05",
-        "FULFILLMENT_SWEEP_INTERVAL_S": "1",
-        **{f"{part.upper()}_METRICS_ADDR": addr for part, addr in metrics.items()},
-    }
-    log = Path(tmp_path_factory.mktemp("observed")) / "up.log"
-    process = Process(fulfillment_command("up", "--workers", "2"), env, log)
-    try:
-        wait_until(
-            lambda: "up: ready" in process.output() or process.popen.poll() is not None,
-            timeout=90, what="`fulfillment up` to report ready",
-        )
-        assert "up: ready" in process.output(), process.output()[-3000:]
-        stack = Stack(
-            process, f"http://127.0.0.1:{ports['gateway']}", env["INVENTORY_ADDR"], env["ORDERS_ADDR"],
-            f"http://127.0.0.1:{ports['admin']}", settings,
-        )
-        observed = ObservedStack(stack, env, metrics)
-        drive_traffic(stack)
-        yield observed
-    finally:
-        process.stop(timeout=30)
+    with private_stores(service_env, "fulfillment_observed") as own_stores:
+        env = {
+            **own_stores,
+            "FULFILLMENT_STEP_DELAY_MIN_S": "0",
+            "FULFILLMENT_STEP_DELAY_MAX_S": "0.05",
+            "FULFILLMENT_SWEEP_INTERVAL_S": "1",
+            **{f"{part.upper()}_METRICS_ADDR": addr for part, addr in metrics.items()},
+        }
+        log = Path(tmp_path_factory.mktemp("observed")) / "up.log"
+        with up_stack(env, settings, log) as stack:
+            drive_traffic(stack)
+            addresses = {"INVENTORY_ADDR": stack.inventory_addr, "ORDERS_ADDR": stack.orders_addr}
+            yield ObservedStack(stack, {**env, **addresses}, metrics)
 
 
 def drive_traffic(stack: Stack) -> None:

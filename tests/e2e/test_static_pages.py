@@ -17,7 +17,7 @@ from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from services.gateway_static import (
     CONTENT_SECURITY_POLICY,
@@ -25,13 +25,13 @@ from services.gateway_static import (
     StaticFile,
     static_files,
 )
+from tests.browser import chromium
 from tests.e2e.conftest import Stack
 from tests.e2e.gateway_replies import assert_error, error_of, send
 
 pytestmark = pytest.mark.e2e
 
 FILES = static_files()
-CHROMIUM = "/usr/bin/chromium"
 BROWSER_TIMEOUT_MS = 30_000
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 # XML namespace names: identifiers in SVG/MathML code that no browser fetches.
@@ -190,14 +190,8 @@ def test_no_served_page_sends_the_browser_elsewhere(stack: Stack, file: StaticFi
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox"], timeout=BROWSER_TIMEOUT_MS
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with chromium() as launched:
+        yield launched
 
 
 @dataclass

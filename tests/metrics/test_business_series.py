@@ -12,9 +12,10 @@ import pytest
 
 from services.common.proto.fulfillment.inventory.v1 import reservation_service_pb2 as reservation_pb2
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
-from tests.metrics.conftest import CUSTOMER_PREFIX, OrdersServer
+from tests.metrics.conftest import CUSTOMER_PREFIX
 from tests.metrics.scrape import Scrape, delta
 from tests.orders.integration.clients import Clients, Status, order_request, rpc_code, sql
+from tests.orders.integration.servers import OrdersServer
 from tests.support import wait_until
 
 pytestmark = pytest.mark.integration

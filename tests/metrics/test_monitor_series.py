@@ -19,9 +19,10 @@ from services.common.lifecycle.health import WorkerBeat, forget_beat, write_beat
 from services.common.lifecycle.tasks import LIFECYCLE_QUEUE
 from services.stale_monitor.runner import StopRequest, run_monitor
 from tests.auth import secured_by
-from tests.metrics.conftest import CUSTOMER_PREFIX, start_orders_server
+from tests.metrics.conftest import CUSTOMER_PREFIX
 from tests.metrics.scrape import Scrape, scrape
 from tests.orders.integration.clients import Clients, Status, sql
+from tests.orders.integration.servers import start_orders_server
 from tests.support import BackgroundServer, free_port, private_database, wait_until
 
 pytestmark = pytest.mark.integration

@@ -20,9 +20,10 @@ from services.common.proto.fulfillment.inventory.v1 import inventory_service_pb2
 from services.common.proto.fulfillment.inventory.v1 import inventory_service_pb2_grpc as inv_grpc
 from services.devtools.processes import descendants
 from tests.auth import authorized
-from tests.metrics.conftest import CUSTOMER_PREFIX, OrdersServer
+from tests.metrics.conftest import CUSTOMER_PREFIX
 from tests.metrics.scrape import delta, scrape
 from tests.orders.integration.clients import Clients, Status
+from tests.orders.integration.servers import OrdersServer
 from tests.support import (
     BackgroundServer,
     Process,

@@ -18,8 +18,8 @@ import pytest
 from services.common.config import Settings
 from services.common.lifecycle.status import OrderStatus
 from services.devtools.otlp_sink import OtlpSink, ReceivedSpan
-from tests.e2e.conftest import Stack
-from tests.support import Process, free_port, fulfillment_command, private_stores, wait_until
+from tests.e2e.conftest import Stack, up_stack
+from tests.support import private_stores, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -41,40 +41,14 @@ def traced_stack(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
     with private_stores(service_env, "fulfillment_traced") as own_stores:
-        yield from _traced_stack(sink, own_stores, settings, tmp_path_factory)
-
-
-def _traced_stack(
-    sink: OtlpSink, own_stores: dict[str, str], settings: Settings,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Stack]:
-    ports = {name: free_port() for name in ("inventory", "orders", "gateway", "admin")}
-    env = {
-        **own_stores,
-        "INVENTORY_ADDR": f"127.0.0.1:{ports['inventory']}",
-        "ORDERS_ADDR": f"127.0.0.1:{ports['orders']}",
-        "GATEWAY_PORT": str(ports["gateway"]),
-        "GATEWAY_ADMIN_PORT": str(ports["admin"]),
-        "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint,
-        "OTEL_BSP_SCHEDULE_DELAY": "100",
-    }
-    process = Process(
-        fulfillment_command("up", "--workers", "2"), env,
-        Path(tmp_path_factory.mktemp("traced")) / "up.log",
-    )
-    try:
-        wait_until(
-            lambda: "up: ready" in process.output() or process.popen.poll() is not None,
-            timeout=90, what="`fulfillment up` to report ready",
-        )
-        assert "up: ready" in process.output(), process.output()[-3000:]
-        assert f"traces                      OTLP/gRPC to {sink.endpoint}" in process.output()
-        yield Stack(
-            process, f"http://127.0.0.1:{ports['gateway']}", env["INVENTORY_ADDR"],
-            env["ORDERS_ADDR"], f"http://127.0.0.1:{ports['admin']}", settings,
-        )
-    finally:
-        process.stop(timeout=30)
+        env = {
+            **own_stores,
+            "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint,
+            "OTEL_BSP_SCHEDULE_DELAY": "100",
+        }
+        with up_stack(env, settings, Path(tmp_path_factory.mktemp("traced")) / "up.log") as stack:
+            assert f"traces                      OTLP/gRPC to {sink.endpoint}" in stack.process.output()
+            yield stack
 
 
 def create_order_with_traceparent(stack: Stack, product_id: str) -> str:

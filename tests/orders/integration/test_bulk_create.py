@@ -20,7 +20,7 @@ from tests.orders.integration.clients import (
     orders_stub,
     unique_name,
 )
-from tests.orders.integration.conftest import start_orders_server
+from tests.orders.integration.servers import start_orders_server
 from tests.support import wait_until
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,7 @@ from services.common.proto.fulfillment.orders.v1 import lifecycle_service_pb2 as
 from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as orders_pb2
 from tests.auth import authorized_channel
 from tests.orders.integration.clients import Status, orders_stub, rpc_code, sql, unique_name
-from tests.orders.integration.conftest import start_orders_server
+from tests.orders.integration.servers import start_orders_server
 from tests.support import free_port, wait_until
 
 pytestmark = pytest.mark.integration
