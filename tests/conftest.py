@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from services.common.config import Settings
 from services.devtools.stores import NoFreeRedisDb, claim_redis_db
-from tests.support import private_database
+from tests.support import in_process_settings, private_database
 
 TIERS = ("unit", "integration", "e2e")
 
@@ -62,18 +61,7 @@ def signing_key(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="session")
 def settings(database_url: str, redis_url: str, signing_key: str) -> Settings:
     """Configuration for in-process servers: private stores, port 0, no step delays."""
-    return replace(
-        Settings.from_env({"FULFILLMENT_AUTH_SIGNING_KEY": signing_key}),
-        database_url=database_url,
-        inventory_database_url=database_url,
-        orders_database_url=database_url,
-        redis_url=redis_url,
-        inventory_addr="127.0.0.1:0",
-        orders_addr="127.0.0.1:0",
-        step_delay_min_s=0.0,
-        step_delay_max_s=0.0,
-        shutdown_grace_s=2.0,
-    )
+    return in_process_settings(signing_key, database_url, redis_url)
 
 
 @pytest.fixture(scope="session")

@@ -11,12 +11,14 @@ import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.common.config import Settings
 from services.common.server import RunningServer, ServerSecurity, ServiceParts, start_server
 from services.devtools import stores
 from services.devtools.processes import kill_group
@@ -46,6 +48,25 @@ def private_stores(env: dict[str, str], prefix: str) -> Iterator[dict[str, str]]
             yield {**env, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
     finally:
         release()
+
+
+def in_process_settings(
+    signing_key: str, database_url: str, redis_url: str, shutdown_grace_s: float = 2.0
+) -> Settings:
+    """Configuration for in-process servers: the given stores, port 0, no step delays,
+    tokens signed with the test run's key."""
+    return replace(
+        Settings.from_env({"FULFILLMENT_AUTH_SIGNING_KEY": signing_key}),
+        database_url=database_url,
+        inventory_database_url=database_url,
+        orders_database_url=database_url,
+        redis_url=redis_url,
+        inventory_addr="127.0.0.1:0",
+        orders_addr="127.0.0.1:0",
+        step_delay_min_s=0.0,
+        step_delay_max_s=0.0,
+        shutdown_grace_s=shutdown_grace_s,
+    )
 
 
 def wait_until(

@@ -28,7 +28,7 @@ from services.common.proto.fulfillment.orders.v1 import orders_service_pb2 as or
 from services.devtools.stores import NoFreeRedisDb, claim_redis_db
 from services.orders.app import build as build_orders
 from tests.auth import authorized, bearer, secured_by
-from tests.support import BackgroundServer, health_status, private_database
+from tests.support import BackgroundServer, health_status, in_process_settings, private_database
 
 REDIS_BASE = os.environ.get("FULFILLMENT_TEST_REDIS", "redis://127.0.0.1:6379")
 Status = orders_pb2.Order.Status
@@ -79,18 +79,7 @@ def fuzz_settings(signing_key: str) -> Iterator[Settings]:
         pytest.fail("no free Redis db number (1-15) for the fuzz tests")
     try:
         with private_database("fulfillment_fuzz") as database_url:
-            yield replace(
-                Settings.from_env({"FULFILLMENT_AUTH_SIGNING_KEY": signing_key}),
-                database_url=database_url,
-                inventory_database_url=database_url,
-                orders_database_url=database_url,
-                redis_url=redis_url,
-                inventory_addr="127.0.0.1:0",
-                orders_addr="127.0.0.1:0",
-                step_delay_min_s=0.0,
-                step_delay_max_s=0.0,
-                shutdown_grace_s=1.0,
-            )
+            yield in_process_settings(signing_key, database_url, redis_url, shutdown_grace_s=1.0)
     finally:
         release_redis()
 
