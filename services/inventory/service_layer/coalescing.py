@@ -9,22 +9,24 @@ and no fixed delay is ever added to wait for company.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+import contextvars
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 # Runs one batch: the answer of each call, in the batch's order, as a result or the error
 # that call alone raises. Raising fails every call of the batch with that error.
-BatchRunner = Callable[[Sequence[T]], Awaitable[Sequence[R | Exception]]]
+BatchRunner = Callable[[Sequence[T]], Coroutine[Any, Any, Sequence[R | Exception]]]
 
 
 @dataclass(frozen=True)
 class _Waiting(Generic[T, R]):
     call: T
     answer: asyncio.Future[R]
+    context: contextvars.Context
 
 
 class Coalescer(Generic[T, R]):
@@ -58,7 +60,7 @@ class Coalescer(Generic[T, R]):
 
     async def call(self, call: T) -> R:
         answer: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Waiting(call, answer))
+        self._queue.append(_Waiting(call, answer, contextvars.copy_context()))
         if self._in_flight is None:
             self._in_flight = asyncio.create_task(self._fly())
         return await answer
@@ -97,7 +99,11 @@ class Coalescer(Generic[T, R]):
 
     async def _run(self, batch: list[_Waiting[T, R]]) -> None:
         try:
-            answers = await self._run_batch([waiting.call for waiting in batch])
+            # In its first caller's context: what the batch does (its statements' spans,
+            # say) belongs to a call that waits for it.
+            answers: Sequence[R | Exception] = await asyncio.create_task(
+                self._run_batch([waiting.call for waiting in batch]), context=batch[0].context
+            )
             if len(answers) != len(batch):
                 raise RuntimeError(f"{len(answers)} answers for a batch of {len(batch)} calls")
         except asyncio.CancelledError:

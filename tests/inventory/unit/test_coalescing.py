@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
@@ -179,3 +180,35 @@ def test_nothing_stays_in_flight_once_the_queue_is_empty() -> None:
         return runner.batches
 
     assert run(scenario) == [[2], [4]]
+
+
+CALLER: contextvars.ContextVar[str] = contextvars.ContextVar("caller", default="nobody")
+
+
+def test_each_batch_runs_in_the_context_of_its_first_caller() -> None:
+    async def scenario() -> list[str]:
+        seen: list[str] = []
+        runner = GatedRunner()
+
+        async def noting_caller(calls: Sequence[int]) -> list[int | Exception]:
+            seen.append(CALLER.get())
+            return await runner(calls)
+
+        batches = Coalescer(noting_caller)
+
+        async def call_as(name: str, value: int) -> int:
+            CALLER.set(name)
+            return await batches.call(value)
+
+        first = asyncio.create_task(call_as("first", 2))
+        await runner.in_flight(1)
+        later = [asyncio.create_task(call_as(name, 4)) for name in ("second", "third")]
+        await until(lambda: batches.waiting == 2)
+        runner.open(1)
+        await runner.in_flight(2)
+        runner.open(2)
+        await asyncio.gather(first, *later)
+        return seen
+
+    # The second batch belongs to its own first caller, not to whoever started the first.
+    assert run(scenario) == ["first", "second"]
