@@ -314,7 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
         "bench", help="benchmark a scenario beside its limit measured in the same run "
         "(see benchmarks/README.md)"
     )
-    bench.add_argument("scenario", choices=["create", "bulk", "hot-sku", "lifecycle", "gateway", "all"])
+    bench.add_argument(
+        "scenario", choices=["create", "bulk", "hot-sku", "lifecycle", "gateway", "mixed", "all"]
+    )
     bench.add_argument("--quick", action="store_true", help="smaller sizes (same as --profile quick)")
     bench.add_argument("--profile", choices=["full", "quick", "tiny"], default="full", help=argparse.SUPPRESS)
     bench.add_argument(

@@ -85,9 +85,11 @@ class BenchEnvironment:
         ready: Callable[[], bool],
         timeout: float = 60,
         helper: bool = False,
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         """Start a service of the stack (only when the stack is ours) or a bench helper (a
-        limit's server or worker, always ours), and wait until it is ready."""
+        limit's server or worker, always ours), and wait until it is ready. `extra_env`
+        overrides the stack's variables for this process only."""
         if name in self.processes or (not self.own_stack and not helper):
             return
         if helper:
@@ -96,7 +98,7 @@ class BenchEnvironment:
         with open(log_path, "wb") as log:
             popen = subprocess.Popen(
                 args,
-                env=self.env,
+                env={**self.env, **(extra_env or {})},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=_REPO_ROOT,
@@ -156,6 +158,10 @@ class BenchEnvironment:
             service["processes"].append(entry)  # type: ignore[union-attr]
             service["peak_rss_mb"] = max(float(service["peak_rss_mb"]), float(entry["peak_rss_mb"]))  # type: ignore[arg-type]
         return report
+
+    def stack_pids(self) -> list[int]:
+        """The root process of every part of the stack (not the bench's helpers)."""
+        return list(self._roots().values())
 
     def _roots(self) -> dict[str, int]:
         if self.own_stack:

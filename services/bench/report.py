@@ -18,6 +18,7 @@ def print_report(results: dict[str, Any], console: Console) -> None:
     for name, scenario in results["scenarios"].items():
         unit = scenario.get("unit", "ops/s")
         table = Table(title=f"{name}: {scenario['what']}\nlimit: {scenario['limit']}", title_justify="left")
+        extra = scenario.get("extra_columns", [])
         for column in (
             "case",
             f"system {unit}",
@@ -28,6 +29,7 @@ def print_report(results: dict[str, Any], console: Console) -> None:
             f"limit {unit}",
             "limit p99 ms",
             "ratio",
+            *(heading for _, heading in extra),
         ):
             table.add_column(column, justify="left" if column == "case" else "right")
         for row in scenario["rows"]:
@@ -42,6 +44,7 @@ def print_report(results: dict[str, Any], console: Console) -> None:
                 _fmt(limit["throughput"]) if limit else "-",
                 _fmt(limit["p99_ms"]) if limit else "-",
                 f"{row['ratio']:.0%}" if limit else "-",
+                *(_fmt(row[key]) for key, _ in extra),
             )
         console.print(table)
         for check, value in scenario.get("checks", {}).items():

@@ -1,4 +1,4 @@
-"""Peak resident memory (VmHWM) of a process and everything it forked."""
+"""Resident memory of a process and everything it forked: peak RSS (VmHWM) and PSS."""
 
 from __future__ import annotations
 
@@ -26,4 +26,27 @@ def process_tree_rss(pid: int) -> list[dict[str, object]]:
         peak = peak_rss_mb(member)
         if peak is not None and member != os.getpid():
             tree.append({"pid": member, "command": command_line(member)[:160], "peak_rss_mb": round(peak, 1)})
+    return tree
+
+
+def pss_mb(pid: int) -> float | None:
+    """Proportional set size of one process in MB (its private pages plus its share of
+    pages it shares, e.g. with forked siblings), or None when it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def process_tree_pss(pid: int) -> list[dict[str, object]]:
+    """One entry per living process of the tree rooted at `pid`: pid, command, PSS MB.
+    Their sum is what the tree costs the machine (RSS would count shared pages twice)."""
+    tree = []
+    for member in descendants(pid):
+        pss = pss_mb(member)
+        if pss is not None and member != os.getpid():
+            tree.append({"pid": member, "command": command_line(member)[:160], "pss_mb": round(pss, 1)})
     return tree

@@ -27,7 +27,7 @@ from rich.progress import (
 from services.bench.context import PROFILES, ScenarioContext, target
 from services.bench.environment import BenchEnvironment, BenchError, bench_environment
 from services.bench.report import plot_create, print_report, write_json
-from services.bench.scenarios import bulk, create, gateway, hot_sku, lifecycle
+from services.bench.scenarios import bulk, create, gateway, hot_sku, lifecycle, mixed
 from services.common.config import Settings
 from services.common.server import freeze_startup_heap, run_event_loop
 
@@ -37,6 +37,7 @@ SCENARIOS: dict[str, Callable[[ScenarioContext], Awaitable[dict[str, Any]]]] = {
     "hot-sku": hot_sku.run,
     "lifecycle": lifecycle.run,
     "gateway": gateway.run,
+    "mixed": mixed.run,
 }
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MEMORY_LIMIT_MB = 150
