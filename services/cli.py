@@ -315,7 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(see benchmarks/README.md)"
     )
     bench.add_argument(
-        "scenario", choices=["create", "bulk", "hot-sku", "lifecycle", "gateway", "mixed", "all"]
+        "scenario",
+        choices=["create", "bulk", "hot-sku", "lifecycle", "lifecycle-delayed", "gateway", "mixed", "all"],
     )
     bench.add_argument("--quick", action="store_true", help="smaller sizes (same as --profile quick)")
     bench.add_argument("--profile", choices=["full", "quick", "tiny"], default="full", help=argparse.SUPPRESS)

@@ -27,7 +27,7 @@ from rich.progress import (
 from services.bench.context import PROFILES, ScenarioContext, target
 from services.bench.environment import BenchEnvironment, BenchError, bench_environment
 from services.bench.report import plot_create, print_report, write_json
-from services.bench.scenarios import bulk, create, gateway, hot_sku, lifecycle, mixed
+from services.bench.scenarios import bulk, create, gateway, hot_sku, lifecycle, lifecycle_delayed, mixed
 from services.common.config import Settings
 from services.common.server import freeze_startup_heap, run_event_loop
 
@@ -36,6 +36,7 @@ SCENARIOS: dict[str, Callable[[ScenarioContext], Awaitable[dict[str, Any]]]] = {
     "bulk": bulk.run,
     "hot-sku": hot_sku.run,
     "lifecycle": lifecycle.run,
+    "lifecycle-delayed": lifecycle_delayed.run,
     "gateway": gateway.run,
     "mixed": mixed.run,
 }

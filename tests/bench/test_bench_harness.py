@@ -15,12 +15,14 @@ from typing import Any
 import pytest
 
 from services.bench.rss import peak_rss_mb
+from services.bench.scenarios.lifecycle_delayed import up_lifecycle_parts
 from services.bench.stats import percentile, summarize
+from services.common.config import Settings
 from services.devtools.processes import descendants
 from tests.support import REPO_ROOT, fulfillment_command
 
 STATS_FIELDS = {"count", "errors", "duration_s", "throughput", "p50_ms", "p95_ms", "p99_ms"}
-SCENARIOS = {"create", "bulk", "hot-sku", "lifecycle", "gateway", "mixed"}
+SCENARIOS = {"create", "bulk", "hot-sku", "lifecycle", "lifecycle-delayed", "gateway", "mixed"}
 # mixed measures the stack as `up` runs it, beside the peer's published figures: no limit.
 WITHOUT_LIMIT = {"mixed"}
 
@@ -48,7 +50,7 @@ def results(tmp_path_factory: pytest.TempPathFactory, signing_key: str) -> dict[
         start_new_session=True,
     )
     try:
-        stdout, stderr = bench.communicate(timeout=150)
+        stdout, stderr = bench.communicate(timeout=180)
     except BaseException:
         _stop_bench(bench)
         raise
@@ -84,7 +86,7 @@ def _stop_bench(bench: subprocess.Popen[str]) -> None:
         bench.communicate(timeout=5)
 
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(190)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(220)]
 
 
 def test_every_scenario_reports_system_and_limit_figures(results: dict[str, Any]) -> None:
@@ -130,6 +132,40 @@ def test_lifecycle_delivers_every_order_and_every_noop_chain_finishes(results: d
     life = results["scenarios"]["lifecycle"]
     assert life["checks"]["delivered"] == 12 and life["checks"]["failed"] == 0
     assert life["rows"][0]["limit"]["count"] == 12 and life["rows"][0]["limit"]["errors"] == 0
+
+
+def test_lifecycle_delayed_delivers_every_order_at_the_contract_delays_without_redrives(
+    results: dict[str, Any], tmp_path: Path
+) -> None:
+    delayed = results["scenarios"]["lifecycle-delayed"]
+    checks, walk = delayed["checks"], delayed["lifecycle"]
+    assert delayed["verdicts"] == {
+        "every order DELIVERED": True,
+        "no order FAILED": True,
+        "no order re-driven by the monitor": True,
+        "monitor ran throughout": True,
+    }
+    assert checks["orders sent"] == checks["delivered"] == 24 and checks["rejected at intake"] == 0
+    assert checks["re-driven by the monitor (its counter)"] == 0  # the monitor served its counter
+    # The contract's delays (1-3 s), not the bench's 0: three drawn per order.
+    low, high = (float(bound) for bound in checks["drawn step delays s (min-max)"].split("-"))
+    assert 1.0 <= low <= high <= 3.0
+    assert walk["drawn_delays_sum_p50_ms"] >= 3000
+    assert walk["creation_to_delivered_p50_ms"] >= walk["drawn_delays_sum_p50_ms"] * 0.99
+    assert 0 < walk["overhead_p50_ms"] <= walk["overhead_p99_ms"] <= walk["overhead_max_ms"]
+    assert 1 <= walk["most_in_flight"] <= 24
+    assert walk["worker_peak_rss_mb"] > 0 and walk["redis_db_peak_mb"] > 0
+    # The worker as `up` runs it (its default --workers and pool).
+    args, _ready_line = up_lifecycle_parts(Settings(), tmp_path)["worker"]
+    assert f"`{' '.join(args[args.index('worker') : args.index('--liveness-file')])}`" in delayed["what"]
+    assert walk["worker_processes"]
+    row = delayed["rows"][0]
+    assert row["case"] == "24 orders at 12/s" and row["limit"]["errors"] == 0
+    assert {t["target"] for t in delayed["targets"]} == {
+        "lifecycle-delayed delivered/s of the intake rate",
+        "lifecycle-delayed overhead p99",
+        "lifecycle-delayed worker peak RSS per process",
+    }
 
 
 def test_gateway_answers_every_http_request(results: dict[str, Any]) -> None:
@@ -178,7 +214,10 @@ def test_peak_rss_of_every_service_is_reported_and_nothing_is_left_running(resul
 
 
 def test_tables_are_printed_and_the_plot_written(results: dict[str, Any]) -> None:
-    headings = ("create:", "bulk:", "hot-sku:", "lifecycle:", "gateway:", "mixed:", "targets", "peak RSS")
+    headings = (
+        "create:", "bulk:", "hot-sku:", "lifecycle:", "lifecycle-delayed:", "gateway:", "mixed:", "targets",
+        "peak RSS",
+    )
     for heading in headings:
         assert heading in results["_stdout"]
     plot: Path = results["_plot"]
