@@ -21,12 +21,18 @@ from typing import Any, TypeVar
 import asyncpg
 import grpc
 import pytest
+from google.rpc import error_details_pb2
 
+from services.common.auth.principal import Role
 from services.common.database.engines import service_pools
 from services.common.database.urls import libpq_url
 from services.common.error_status import to_status_proto
 from services.common.errors import DomainError
 from services.common.pagination import PageTokenSource
+from services.common.proto.fulfillment.inventory.v1 import reservation_service_pb2 as rpb
+from services.common.proto.fulfillment.inventory.v1 import (
+    reservation_service_pb2_grpc as rpb_grpc,
+)
 from services.inventory.adapters.unit_of_work import SqlUnitOfWork
 from services.inventory.domain.errors import InsufficientStock
 from services.inventory.domain.products import NewProduct
@@ -39,6 +45,9 @@ from services.inventory.service_layer.reservations import (
     reservation_batches,
     reserve_stock,
 )
+from tests.auth import authorized_channel
+from tests.inventory.calls import details_of, new_order_id, reserve_request, stock_of
+from tests.inventory.calls import race as race_threads
 
 pytestmark = pytest.mark.integration
 
@@ -499,3 +508,55 @@ def test_many_callers_on_one_order_across_processes_reserve_it_once(database_url
             return outcomes
 
     run(scenario())
+
+
+def test_the_server_batches_64_concurrent_callers_and_answers_each_its_own_shortfall(
+    inventory, inventory_server, settings, make_product, database_url: str
+) -> None:
+    rng = random.Random(64)
+    quantities = [rng.randint(1, 3) for _ in range(64)]
+    initial = sum(quantities) * 3 // 4
+    hot = make_product(stock=initial).product_id
+    order_ids = [new_order_id() for _ in quantities]
+    clients = [authorized_channel(inventory_server.addr, settings, Role.SERVICE) for _ in quantities]
+
+    def reserve(number: int) -> Callable[[int], rpb.ReserveStockResponse]:
+        stub = rpb_grpc.ReservationServiceStub(clients[number])
+        request = reserve_request(order_ids[number], {hot: quantities[number]})
+        return lambda _round: stub.ReserveStock(request, timeout=60)
+
+    try:
+        [outcomes] = race_threads(1, [reserve(n) for n in range(64)])
+    finally:
+        for client in clients:
+            client.close()
+
+    reserved_units = 0
+    for quantity, outcome in zip(quantities, outcomes, strict=True):
+        if isinstance(outcome, rpb.ReserveStockResponse):
+            assert outcome.newly_reserved
+            reserved_units += quantity
+            continue
+        assert outcome.code() is grpc.StatusCode.FAILED_PRECONDITION, outcome.details()
+        [info] = details_of(outcome, error_details_pb2.ErrorInfo)
+        assert info.reason == "INSUFFICIENT_STOCK"
+        assert info.metadata["product_id"] == str(hot)
+        assert info.metadata["requested"] == str(quantity)
+        assert int(info.metadata["available"]) < quantity
+    final = stock_of(inventory, hot)
+
+    async def held_and_batch_sizes() -> tuple[int, list[int]]:
+        async with database(database_url) as conn:
+            # A batch's rows carry its transaction's start time; lone reservations each
+            # have their own.
+            sizes = await conn.fetch(
+                "SELECT count(*) AS size FROM inventory.reservations "
+                "WHERE order_id = ANY($1) GROUP BY create_time",
+                order_ids,
+            )
+            return await units_held(conn, hot), [row["size"] for row in sizes]
+
+    held, batch_sizes = run(held_and_batch_sizes())
+    assert final >= 0 and initial - reserved_units == final == initial - held
+    assert sum(batch_sizes) == 64
+    assert max(batch_sizes) > 1, batch_sizes
