@@ -125,7 +125,9 @@ def _reserve_lines_statement(line_count: int) -> TextClause:
 #   LockRows sits above the sort, so the rows are locked in ascending id: the lock order
 #   of every other writer. The batch is then decided in Python from those levels, which
 #   nobody else can change before COMMIT.
-# - _GET_RESERVATIONS reads the earlier outcome of the orders found claimed.
+# - _GET_RESERVATIONS reads the earlier outcome of the orders found claimed. It must be a
+#   statement of its own: a claim that waited for a concurrent one sees its row committed
+#   only from the next statement's snapshot on (READ COMMITTED).
 # - _RECORD_BATCH writes the decision in one statement: the reserved lines, the rejected
 #   with their shortfalls, the withdrawn claims (unknown products) deleted, and one
 #   decrement per product, still conditional (`stock_level >= taken`) so that a wrong
