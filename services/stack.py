@@ -43,9 +43,18 @@ from services.stack_parts import (
 
 _COLORS = ["36", "35", "33", "32", "34", "31"]
 
+# The worker's pool under `up`: threads, one process whose slots share its gRPC channels.
+# The prefork pool adds a process per slot (~50 MB PSS each, `bench mixed`).
+UP_WORKER_POOL = "threads"
+
 class Stack:
     def __init__(
-        self, settings: Settings, workers: int, out: Callable[[str], None], state_dir: Path
+        self,
+        settings: Settings,
+        workers: int,
+        out: Callable[[str], None],
+        state_dir: Path,
+        worker_pool: str = UP_WORKER_POOL,
     ) -> None:
         self.settings = settings
         self.out = out
@@ -64,7 +73,7 @@ class Stack:
             Child(
                 "worker",
                 [
-                    *command, "worker", "--concurrency", str(workers),
+                    *command, "worker", "--concurrency", str(workers), "--pool", worker_pool,
                     "--liveness-file", str(worker_liveness),
                 ],
                 ready_line="worker_ready",
