@@ -120,6 +120,7 @@ async def run(ctx: ScenarioContext) -> dict[str, Any]:
         "extra_columns": [
             ("bulk_orders_per_s", "bulk orders/s"),
             ("delivered_per_s", "delivered/s"),
+            ("steps_per_s", "steps/s"),
             ("stack_pss_mb", "stack PSS MB"),
         ],
         "rows": rows,
@@ -223,10 +224,10 @@ async def _phase(
             bulk_created, bulk_refused, bulk_spent = await bulk
             ctx.finish(task)
             created += stats.count + bulk_created
-            delivered = _delivered_between(conn, customer, began, ended)
+            delivered, steps = _lifecycle_between(conn, customer, began, ended)
             rows.append(
                 _row(label, concurrency, stats, bulk_created, bulk_refused, bulk_spent,
-                     delivered / (ended - began), memory)
+                     delivered / (ended - began), steps / (ended - began), memory)
             )
         task, advance = ctx.task(f"mixed {label}: lifecycle drains", total=created)
         counts = await _drain(conn, customer, created, sizes.drain_s, advance)
@@ -275,7 +276,7 @@ def _set_aside(database_url: str, redis_url: str) -> None:
 
 def _row(
     label: str, concurrency: int, stats: RunStats, bulk_created: int, bulk_refused: int,
-    bulk_spent: float, delivered_per_s: float, memory: _StackMemory,
+    bulk_spent: float, delivered_per_s: float, steps_per_s: float, memory: _StackMemory,
 ) -> dict[str, Any]:
     return {
         "case": f"{label}, c={concurrency}",
@@ -286,6 +287,7 @@ def _row(
         "bulk_errors": bulk_refused,
         "bulk_orders_per_s": round(bulk_created / bulk_spent, 1) if bulk_spent else 0.0,
         "delivered_per_s": round(delivered_per_s, 1),
+        "steps_per_s": round(steps_per_s, 1),
         "stack_pss_mb": round(memory.peak_mb, 1),
         "stack_processes": memory.peak_processes,
     }
@@ -329,14 +331,25 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _delivered_between(conn: Any, customer: str, began: float, ended: float) -> int:
+def _lifecycle_between(conn: Any, customer: str, began: float, ended: float) -> tuple[int, int]:
+    """Orders delivered, and lifecycle steps taken (transitions out of a status), in the
+    window: with the step delays, a backlog of first steps can hold every delivery back
+    while the worker is busy."""
+    window = (customer, began, ended)
     with conn.cursor() as cur:
         cur.execute(
             "SELECT count(*) FROM orders.orders WHERE customer_name = %s AND status = 'DELIVERED' "
             "AND update_time >= to_timestamp(%s) AND update_time < to_timestamp(%s)",
-            (customer, began, ended),
+            window,
         )
-        return int(cur.fetchone()[0])
+        delivered = int(cur.fetchone()[0])
+        cur.execute(
+            "SELECT count(*) FROM orders.order_history h JOIN orders.orders o USING (order_id) "
+            "WHERE o.customer_name = %s AND h.from_status IS NOT NULL "
+            "AND h.time >= to_timestamp(%s) AND h.time < to_timestamp(%s)",
+            window,
+        )
+        return delivered, int(cur.fetchone()[0])
 
 
 def _status_counts(conn: Any, customer: str) -> dict[str, int]:
