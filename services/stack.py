@@ -47,6 +47,7 @@ _COLORS = ["36", "35", "33", "32", "34", "31"]
 # The prefork pool adds a process per slot (~50 MB PSS each, `bench mixed`).
 UP_WORKER_POOL = "threads"
 
+
 class Stack:
     def __init__(
         self,
@@ -228,7 +229,8 @@ def _banner(settings: Settings, workers: int) -> str:
             f"  gateway admin               http://127.0.0.1:{settings.gateway_admin_port}",
             f"  inventory gRPC              {settings.inventory_addr}",
             f"  orders gRPC                 {settings.orders_addr}",
-            f"  worker                      concurrency {workers}, broker {redact_url(settings.redis_url)}",
+            f"  worker                      {UP_WORKER_POOL} pool, concurrency {workers}, "
+            f"broker {redact_url(settings.redis_url)}",
             f"  monitor                     sweep every {settings.sweep_interval_s:g}s",
             *_metrics_lines(settings),
             _tracing_line(),
