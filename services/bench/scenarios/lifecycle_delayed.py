@@ -67,8 +67,9 @@ class DelayedSizes:
 
 
 # 15/s: the Django/DRF/Celery peer delivered 14-15/s on this machine, and `up`'s worker
-# (prefork, 2 slots) topped out at ~21 delivered/s here when fed 40/s on a loaded box, so
-# 15/s is about 70% of its ceiling. 20,000 orders at 15/s is 22 minutes of intake.
+# (2 slots) topped out at ~21 delivered/s here when fed 40/s on a box loaded by other
+# runs, so 15/s is about 70% of that ceiling (quiet, it carries ~100/s: benchmarks/
+# README.md). 20,000 orders at 15/s is 22 minutes of intake.
 SIZES = {
     "full": DelayedSizes(20_000, 15.0, 120.0),
     "quick": DelayedSizes(2_000, 15.0, 90.0),
