@@ -491,10 +491,14 @@ def _result(
     if own_stack:
         verdicts["monitor ran throughout"] = monitor_alive
     return {
-        "what": f"{intake.sent} orders created open-loop at {sizes.rate:g}/s (CreateOrder), step delays "
-        f"{Settings.step_delay_min_s:g}-{Settings.step_delay_max_s:g} s, walked to DELIVERED by "
-        f"`{worker_command}` (as `up` runs it) with the stale monitor running; "
-        "latency = lifecycle overhead per order (creation -> DELIVERED minus its drawn step delays)",
+        "what": f"{intake.sent} orders created open-loop at {sizes.rate:g}/s (CreateOrder), "
+        + (
+            f"step delays {Settings.step_delay_min_s:g}-{Settings.step_delay_max_s:g} s, walked to "
+            f"DELIVERED by `{worker_command}` (as `up` runs it) with the stale monitor running; "
+            if own_stack
+            else "walked to DELIVERED by the running stack's worker, at its step delays; "
+        )
+        + "latency = lifecycle overhead per order (creation -> DELIVERED minus its drawn step delays)",
         "limit": f"the intake over the same window ({window}); latency = the CreateOrder call",
         "unit": "delivered/s",
         "rows": [
