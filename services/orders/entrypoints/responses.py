@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 
 from google.protobuf import timestamp_pb2
 from google.rpc import code_pb2, status_pb2
@@ -59,7 +60,7 @@ def bulk_result_message(result: BulkResult) -> orders_pb2.BulkCreateOrderResult:
     return orders_pb2.BulkCreateOrderResult(
         index=result.index,
         request_id=result.request_id,
-        status=status_pb2.Status(code=code_pb2.OK),
+        status=_OK,
         order=order_message(result.outcome),
     )
 
@@ -68,6 +69,13 @@ def stale_order_message(stale: StaleOrder) -> lifecycle_pb2.StaleOrder:
     return lifecycle_pb2.StaleOrder(order=order_message(stale.order), stale_claims=stale.stale_claims)
 
 
+_OK = status_pb2.Status(code=code_pb2.OK)
+
+
+# The orders of one batch share their create, update and due times (the statement's now()),
+# so a bulk stream converts each moment once. Callers only copy the message (into a field
+# or with CopyFrom), never change it.
+@lru_cache(maxsize=256)
 def _timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
     stamp = timestamp_pb2.Timestamp()
     stamp.FromDatetime(moment)

@@ -5,6 +5,7 @@ worker consume one)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Iterator
@@ -68,3 +69,41 @@ def test_each_message_equals_what_send_task_pushes_for_the_same_task(broker_url:
         theirs["properties"].pop("reply_to")
         ours["properties"].pop("reply_to")
         assert ours == theirs
+
+
+def test_a_batch_pushes_one_message_per_order_each_equal_to_send_tasks(broker_url: str) -> None:
+    # One message template serves the whole batch: each order must still get its own
+    # arguments, task id and delivery tag.
+    publisher = BatchedFirstStepPublisher(Settings.from_env({"REDIS_URL": broker_url}))
+    order_ids = [uuid.uuid4() for _ in range(3)]
+    client = redis.Redis.from_url(broker_url)
+    try:
+        asyncio.run(_publish_and_close(publisher, order_ids))
+        pushed = [json.loads(raw) for raw in client.lrange(LIFECYCLE_QUEUE, 0, -1)]
+        client.delete(LIFECYCLE_QUEUE)
+    finally:
+        client.close()
+
+    ours_by_order = {message["headers"]["argsrepr"]: message for message in pushed}
+    assert len(ours_by_order) == len(order_ids) == len(pushed)
+    assert len({message["headers"]["id"] for message in pushed}) == len(order_ids)
+    assert len({message["properties"]["delivery_tag"] for message in pushed}) == len(order_ids)
+    for order_id in order_ids:
+        ours = ours_by_order[repr([str(order_id), OrderStatus.PENDING.value])]
+        headers, properties = ours["headers"], ours["properties"]
+        theirs = pushed_by_send_task(
+            broker_url, str(order_id), headers["id"], headers[PUBLISHED_AT_HEADER]
+        )
+        theirs["properties"]["delivery_tag"] = properties["delivery_tag"]
+        theirs["properties"].pop("reply_to")
+        properties.pop("reply_to")
+        assert ours == theirs
+
+
+async def _publish_and_close(
+    publisher: BatchedFirstStepPublisher, order_ids: list[uuid.UUID]
+) -> None:
+    try:
+        await publisher.publish_first_steps(order_ids)
+    finally:
+        await publisher.close()
