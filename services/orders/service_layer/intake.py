@@ -144,7 +144,12 @@ async def _store(
         else:
             key = new_order.request_key
             assert key is not None
-            outcomes[index] = _answer_retry(requests[index], holders[key])
+            holder = holders.get(key)
+            if holder is None:
+                # Not held elsewhere, so this batch stored the key's first request.
+                claimant = claimants[key]
+                holder = StoredRequest(created[claimant.order_id], claimant.request_fingerprint or "")
+            outcomes[index] = _answer_retry(requests[index], holder)
     return created
 
 
@@ -155,19 +160,14 @@ async def _commit_and_publish(
         repo: OrderRepository,
     ) -> tuple[dict[uuid.UUID, Order], dict[RequestKey, StoredRequest]]:
         created = await repo.add_new_orders(to_insert, deps.first_step_due_in_s, caller.actor)
-        holders = {
-            key: StoredRequest(created[n.order_id], n.request_fingerprint or "")
-            for n in to_insert
-            if (key := n.request_key) is not None and n.order_id in created
-        }
         # Another order holds these keys (a retry, or a concurrent request): the insert
         # skipped ours (ON CONFLICT DO NOTHING waited for the winner to commit), so this
-        # read, a new statement, sees the winner.
+        # read, a new statement, sees the winner. The keys this batch stored are answered
+        # from `created` by the caller.
         taken = {
-            key for n in to_insert if (key := n.request_key) is not None and n.order_id not in created
+            key for n in to_insert if n.order_id not in created and (key := n.request_key) is not None
         }
-        if taken:
-            holders.update(await repo.stored_requests(taken))
+        holders = await repo.stored_requests(taken) if taken else {}
         return created, holders
 
     # The insert is one statement, and the winners it did not displace are committed.

@@ -89,6 +89,39 @@ def test_bulk_of_1000_fails_exactly_the_bad_items_and_creates_the_rest(clients, 
     assert sorted(first_step_tasks_for(redis_url, created)) == sorted(created)
 
 
+def test_a_stream_mixing_new_repeated_and_invalid_items_answers_each_exactly(clients, redis_url):
+    product = clients.create_product("4.00")
+    customer, run = unique_name("bulk-mixed"), unique_name("bulk-mixed-req")
+    (earlier,) = list(
+        clients.orders.BulkCreateOrders(
+            iter([order_request(customer, [(product, 1)], f"{run}-old")]), timeout=30
+        )
+    )
+    requests = [
+        order_request(customer, [(product, 2)], f"{run}-new"),
+        order_request(customer, [(product, 1)], f"{run}-old"),
+        order_request("", [(product, 1)], f"{run}-bad"),
+        order_request(customer, [(product, 2)], f"{run}-new"),
+        order_request(customer, [(product, 3)], f"{run}-old"),
+        order_request(customer, [(product, 3)], f"{run}-new"),
+        order_request(customer, [(UNKNOWN_PRODUCT, 1)], f"{run}-unknown"),
+    ]
+
+    results = list(clients.orders.BulkCreateOrders(iter(requests), timeout=30))
+
+    codes = [r.status.code for r in results]
+    assert codes == [
+        code_pb2.OK, code_pb2.OK, code_pb2.INVALID_ARGUMENT, code_pb2.OK,
+        code_pb2.INVALID_ARGUMENT, code_pb2.INVALID_ARGUMENT, code_pb2.NOT_FOUND,
+    ]
+    assert results[1].order == earlier.order
+    assert results[3].order == results[0].order
+    assert results[0].order.order_id != earlier.order.order_id
+    created = {earlier.order.order_id, results[0].order.order_id}
+    assert {o.order_id for o in list_customer_orders(clients, customer)} == created
+    assert sorted(first_step_tasks_for(redis_url, created)) == sorted(created)
+
+
 def test_items_past_the_cap_are_refused_and_the_rest_created(orders_settings, clients):
     product = clients.create_product()
     customer = unique_name("capped")

@@ -127,6 +127,35 @@ def test_duplicate_request_ids_in_one_batch_follow_the_first_order_stored(system
     assert system.publisher.published == [outcomes[2].order_id]
 
 
+def test_a_batch_mixing_new_repeated_and_invalid_requests_answers_each_exactly(system):
+    earlier = asyncio.run(create_order(request(items=((2, 1),), request_id="old"), CUSTOMER, system.deps))
+    outcomes = asyncio.run(
+        create_orders(
+            [
+                request(items=((1, 1),), request_id="new"),     # stored: owns "new"
+                request(items=((2, 1),), request_id="old"),     # retry of an earlier order
+                request(name="", request_id="bad"),             # invalid
+                request(items=((1, 1),), request_id="new"),     # repeat inside the batch
+                request(items=((3, 1),), request_id="old"),     # earlier key, other body
+                request(items=((1, 5),), request_id="new"),     # batch's key, other body
+                request(items=((3, 2),)),                       # no request_id: always new
+            ],
+            CUSTOMER, system.deps,
+        )
+    )
+    assert isinstance(outcomes[0], Order)
+    assert outcomes[1] == earlier
+    assert isinstance(outcomes[2], InvalidArgument)
+    assert outcomes[3] == outcomes[0]
+    assert isinstance(outcomes[4], RequestIdReused)
+    assert isinstance(outcomes[5], RequestIdReused)
+    assert isinstance(outcomes[6], Order) and outcomes[6].order_id != outcomes[0].order_id
+    assert len(system.db.rows) == 3
+    assert system.publisher.published == [
+        earlier.order_id, outcomes[0].order_id, outcomes[6].order_id
+    ]
+
+
 def test_inventory_down_fails_each_order_of_a_batch_but_still_answers_retries(system):
     stored = asyncio.run(create_order(request(request_id="kept"), CUSTOMER, system.deps))
     system.catalog.available = False
