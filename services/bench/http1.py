@@ -4,6 +4,15 @@ its CPU on requests rather than on a client library. Content-Length and chunked 
 from __future__ import annotations
 
 import asyncio
+import json
+
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+
+def json_body(message: Message) -> bytes:
+    """A request message as the gateway's JSON (proto field names), ready to send."""
+    return json.dumps(json_format.MessageToDict(message, preserving_proto_field_name=True)).encode()
 
 
 class HttpConnection:
@@ -55,3 +64,25 @@ class HttpConnection:
             self._writer.close()
             self._writer = None
             self._reader = None
+
+
+class HttpPool:
+    """Keep-alive connections handed out one per request, like a pool of HTTP clients:
+    a caller waits for an idle connection, posts, and gives it back."""
+
+    def __init__(self, host: str, port: int, size: int, authorization: str = "") -> None:
+        self._connections = [HttpConnection(host, port, authorization) for _ in range(size)]
+        self._idle: asyncio.Queue[HttpConnection] = asyncio.Queue()
+        for connection in self._connections:
+            self._idle.put_nowait(connection)
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        connection = await self._idle.get()
+        try:
+            return await connection.post(path, body)
+        finally:
+            self._idle.put_nowait(connection)
+
+    async def close(self) -> None:
+        for connection in self._connections:
+            await connection.close()

@@ -3,12 +3,8 @@ as native gRPC straight to the orders service (same concurrency, same kind of bo
 
 from __future__ import annotations
 
-import asyncio
-import json
 import uuid
 from typing import Any
-
-from google.protobuf import json_format
 
 from services.bench.clients import (
     CREATE_ORDER,
@@ -19,7 +15,7 @@ from services.bench.clients import (
     seed_products,
 )
 from services.bench.context import ScenarioContext, ratio, target
-from services.bench.http1 import HttpConnection
+from services.bench.http1 import HttpPool, json_body
 from services.bench.stats import RunStats, closed_loop
 from services.common.auth.principal import Role
 from services.common.tls import channel_credentials
@@ -39,15 +35,8 @@ async def run(ctx: ScenarioContext) -> dict[str, Any]:
     concurrency = sizes.gateway_concurrency
     channels = open_channels(env.settings.orders_addr, 8, credentials)
     calls = raw_calls(channels, CREATE_ORDER, customer_bearer)
-    # Each caller holds a keep-alive connection for its request, like a pool of HTTP clients.
-    idle: asyncio.Queue[HttpConnection] = asyncio.Queue()
     authorization = customer_bearer[0][1] if customer_bearer else ""
-    connections = [
-        HttpConnection("127.0.0.1", env.settings.gateway_port, authorization)
-        for _ in range(concurrency)
-    ]
-    for connection in connections:
-        idle.put_nowait(connection)
+    pool = HttpPool("127.0.0.1", env.settings.gateway_port, concurrency, authorization)
 
     async def grpc_create(index: int) -> bool:
         request = order_request(ctx.rng, products, customer, uuid.uuid4().hex)
@@ -56,12 +45,7 @@ async def run(ctx: ScenarioContext) -> dict[str, Any]:
 
     async def http_create(index: int) -> bool:
         request = order_request(ctx.rng, products, customer, uuid.uuid4().hex)
-        body = json.dumps(json_format.MessageToDict(request, preserving_proto_field_name=True)).encode()
-        connection = await idle.get()
-        try:
-            status, _ = await connection.post("/v1/orders", body)
-        finally:
-            idle.put_nowait(connection)
+        status, _ = await pool.post("/v1/orders", json_body(request))
         return status == 200
 
     async def measure(call: Any, label: str, seconds: float) -> RunStats:
@@ -84,8 +68,7 @@ async def run(ctx: ScenarioContext) -> dict[str, Any]:
         http = await measure(http_create, f"gateway: HTTP via Envoy c={concurrency}", sizes.gateway_seconds)
     finally:
         await close_channels(channels)
-        for connection in connections:
-            await connection.close()
+        await pool.close()
     share = ratio(http.throughput, direct.throughput)
     return {
         "what": f"CreateOrder over HTTP/JSON through Envoy, {concurrency} keep-alive connections",

@@ -18,11 +18,10 @@ from typing import Any
 
 import psycopg2
 import redis
-from google.protobuf import json_format
 
 from services.bench.clients import order_request, seed_products
 from services.bench.context import PROFILES, ScenarioContext, target
-from services.bench.http1 import HttpConnection
+from services.bench.http1 import HttpConnection, HttpPool, json_body
 from services.bench.rss import process_tree_pss
 from services.bench.stats import RunStats, closed_loop
 from services.common.auth.principal import Role
@@ -154,24 +153,15 @@ async def _phase(
     bearer = env.bearer(Role.CUSTOMER)
     authorization = bearer[0][1] if bearer else ""
     port = env.settings.gateway_port
-    connections = [HttpConnection("127.0.0.1", port, authorization) for _ in range(max(LEVELS))]
-    idle: asyncio.Queue[HttpConnection] = asyncio.Queue()
-    for connection in connections:
-        idle.put_nowait(connection)
+    pool = HttpPool("127.0.0.1", port, max(LEVELS), authorization)
     bulk_connection = HttpConnection("127.0.0.1", port, authorization)
     memory = _StackMemory(env.stack_pids())
 
     def body() -> bytes:
-        request = order_request(ctx.rng, products, customer, uuid.uuid4().hex)
-        return json.dumps(json_format.MessageToDict(request, preserving_proto_field_name=True)).encode()
+        return json_body(order_request(ctx.rng, products, customer, uuid.uuid4().hex))
 
     async def create(_: int) -> bool:
-        payload = body()
-        connection = await idle.get()
-        try:
-            status, _reply = await connection.post("/v1/orders", payload)
-        finally:
-            idle.put_nowait(connection)
+        status, _reply = await pool.post("/v1/orders", body())
         return status == 200
 
     async def bulk_while(window: asyncio.Event) -> tuple[int, int, float]:
@@ -237,8 +227,8 @@ async def _phase(
         raise
     finally:
         sampler.cancel()
-        for connection in [*connections, bulk_connection]:
-            await connection.close()
+        await pool.close()
+        await bulk_connection.close()
     conn.close()
     moving = sum(counts.values()) - sum(counts.get(s, 0) for s in ("DELIVERED", "FAILED", "CANCELED"))
     checks: dict[str, Any] = {
