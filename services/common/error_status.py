@@ -5,16 +5,15 @@ accepts in trailers."""
 from __future__ import annotations
 
 import logging
+import sys
 import uuid
 from typing import Any
 
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
-from sqlalchemy import exc as sa_exc
 
 from services.common import errors
-from services.common.database.failures import CONNECTION_LOST, database_unavailable, sqlstate
 
 logger = logging.getLogger("fulfillment.errors")
 
@@ -149,6 +148,14 @@ def to_status_proto(exc: BaseException, method: str = "") -> status_pb2.Status:
 
 
 def _is_database_unreachable(exc: BaseException) -> bool:
+    # Only a process that loaded SQLAlchemy or asyncpg can raise their errors: the worker
+    # and the monitor, which have no database, never import either (~45 MB each).
+    if "sqlalchemy" not in sys.modules and "asyncpg" not in sys.modules:
+        return False
+    from sqlalchemy import exc as sa_exc
+
+    from services.common.database.failures import CONNECTION_LOST, database_unavailable, sqlstate
+
     if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
         return True
     if database_unavailable(sqlstate(exc)):

@@ -14,12 +14,11 @@ import contextlib
 from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-import grpc
-
 from services.common import logs
 from services.common.tracing.config import SERVICE_NAMES, TracingConfig
 
 if TYPE_CHECKING:
+    import grpc
     from opentelemetry.sdk.trace import TracerProvider
 
     from services.common.tracing.sdk import Tracing
