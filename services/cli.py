@@ -89,8 +89,13 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from services.lifecycle_worker.runner import run_worker
 
     liveness_file = Path(args.liveness_file) if args.liveness_file else None
+    if args.with_monitor and args.pool != "threads":
+        # A prefork pool forks children while the monitor's gRPC channels exist.
+        print("error: --with-monitor needs --pool threads", file=sys.stderr)
+        return 2
     return run_worker(
-        settings, concurrency=args.concurrency, pool=args.pool, liveness_file=liveness_file
+        settings, concurrency=args.concurrency, pool=args.pool, liveness_file=liveness_file,
+        with_monitor=args.with_monitor,
     )
 
 
@@ -297,6 +302,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--liveness-file", default="",
         help="touch this file every few seconds while the worker consumes (for a liveness "
         "probe: stale means connected but not consuming, or hung)",
+    )
+    worker.add_argument(
+        "--with-monitor", action="store_true",
+        help="also run the stale monitor, as a thread of this process (what `up` does while "
+        "tracing is off): one process less; its /metrics stay on MONITOR_METRICS_ADDR and "
+        "its log lines say service monitor, but its spans would carry the worker's name",
     )
     worker.set_defaults(run=_worker)
 

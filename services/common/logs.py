@@ -27,12 +27,14 @@ class JsonFormatter(logging.Formatter):
         self.service = service
 
     def format(self, record: logging.LogRecord) -> str:
+        # `part`: set on the lines of a part hosted in another's process (speak_as).
+        service = getattr(record, "part", None) or self.service
         payload: dict[str, Any] = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
-            **({"service": self.service} if self.service else {}),
+            **({"service": service} if service else {}),
             "msg": record.getMessage(),
         }
         if _trace_fields is not None:
@@ -63,3 +65,23 @@ def configure_logging(level: str = "INFO", service: str | None = None) -> None:
 def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **fields: Any) -> None:
     """Log one structured line: `event` as the message, `fields` as top-level keys."""
     logger.log(level, event, extra={"fields": fields})
+
+
+class _ThreadSpeaksAs(logging.Filter):
+    def __init__(self, thread_name: str, part: str) -> None:
+        super().__init__()
+        self.thread_name = thread_name
+        self.part = part
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.threadName == self.thread_name:
+            record.part = self.part
+        return True
+
+
+def speak_as(thread_name: str, part: str) -> None:
+    """Lines logged from the thread named `thread_name` carry `service: part`: a part
+    that runs as a thread of another's process (the monitor in the worker's, `up`) still
+    says which part it is."""
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_ThreadSpeaksAs(thread_name, part))

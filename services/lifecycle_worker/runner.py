@@ -18,7 +18,7 @@ from pathlib import Path
 
 from celery import Celery
 from celery.exceptions import CPendingDeprecationWarning
-from celery.signals import worker_process_init, worker_process_shutdown
+from celery.signals import worker_process_init, worker_process_shutdown, worker_ready
 
 from services.common.auth.interceptors import log_auth_mode
 from services.common.config import Settings
@@ -27,6 +27,7 @@ from services.common.metrics.broker import LifecycleQueueCollector
 from services.common.metrics.endpoint import PartMetrics
 from services.common.tracing import shutdown_tracing
 from services.lifecycle_worker.celery_app import create_worker_app, start_tracing
+from services.stale_monitor.runner import EmbeddedMonitor
 
 POOLS = ("prefork", "threads")
 
@@ -36,7 +37,11 @@ _PER_TASK_LOGGERS = ("celery.worker.strategy", "celery.app.trace")
 
 
 def run_worker(
-    settings: Settings, concurrency: int, pool: str = "prefork", liveness_file: Path | None = None
+    settings: Settings,
+    concurrency: int,
+    pool: str = "prefork",
+    liveness_file: Path | None = None,
+    with_monitor: bool = False,
 ) -> int:
     if pool not in POOLS:
         raise ValueError(f"pool must be one of {POOLS}, got {pool!r}")
@@ -51,9 +56,15 @@ def run_worker(
     if pool == "threads":
         start_tracing()  # the steps run in this process (prefork: in each pool child)
     metrics.serve()
+    # Started once the worker consumes (threads pool only: services.cli).
+    monitor = EmbeddedMonitor(settings) if with_monitor else None
+    if monitor is not None:
+        worker_ready.connect(lambda **_: monitor.start(), weak=False)
     try:
         return run_celery_worker(app, "lifecycle", LIFECYCLE_QUEUE, concurrency, pool, settings.log_level)
     finally:
+        if monitor is not None:
+            monitor.stop(settings.shutdown_grace_s)
         shutdown_tracing()
         metrics.close()
 

@@ -88,11 +88,22 @@ class PartMetrics:
     """One part's /metrics for the life of its process (see the module docstring)."""
 
     def __init__(
-        self, part: str, addr: str, *, family: bool = False, collectors: Sequence[Collector] = ()
+        self,
+        part: str,
+        addr: str,
+        *,
+        family: bool = False,
+        collectors: Sequence[Collector] = (),
+        registry: CollectorRegistry | None = None,
     ) -> None:
+        """`registry`: serve these series (and `collectors`) alone, for a part that runs
+        inside another part's process (the monitor in the worker's, `up`): the process's
+        default registry and process_* belong to its host's endpoint, and served twice they
+        would count twice in every sum over the parts."""
         self.part = part
         self.addr = addr
         self._collectors = tuple(collectors)
+        self._registry = registry
         # Before any fork and before any series exists (multiprocess.py).
         self._files = SharedFiles.create(part) if addr and family else None
         self.endpoint: MetricsEndpoint | None = None
@@ -104,7 +115,11 @@ class PartMetrics:
     def serve(self) -> None:
         if not self.addr:
             return
-        if self._files is not None:
+        if self._registry is not None:
+            registry = self._registry
+            for collector in self._collectors:
+                registry.register(collector)
+        elif self._files is not None:
             registry = aggregate_registry(self._files, self._collectors)
         else:
             registry = in_process_registry(self._collectors)

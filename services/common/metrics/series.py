@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 # RPC latency: unary calls take milliseconds; WatchOrder and bulk streams last as long as
 # their order or upload, hence the long tail.
@@ -115,11 +115,14 @@ def step_seconds() -> Histogram:
 
 
 @cache
-def stale_orders_series() -> Counter:
+def stale_orders_series(registry: CollectorRegistry = REGISTRY) -> Counter:
+    """In the process's default registry, or in the monitor's own when it runs inside the
+    worker's process (services.stale_monitor.runner.EmbeddedMonitor)."""
     return Counter(
         "fulfillment_stale_orders",
         "Stale orders the monitor handled: redriven (its step published again) or failed.",
         ["action"],
+        registry=registry,
     )
 
 
