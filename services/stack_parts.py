@@ -1,6 +1,11 @@
 """The parts `fulfillment up` runs and how it judges them: each child process with its
 readiness and liveness checks and its restart backoff, and the preflight checks of the
-stores the stack needs."""
+stores the stack needs.
+
+The supervisor that stays for the stack's lifetime imports this module, so it loads
+nothing heavy at import: the checks that speak gRPC, PostgreSQL or Redis import their
+client where they run (`fulfillment up` runs them in a one-shot child,
+services.stack_prepare; the bench runs them in its own process)."""
 
 from __future__ import annotations
 
@@ -13,15 +18,12 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import grpc
-import psycopg2
-import redis
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-from services.common.channels import dial_addr
 from services.common.config import redact_url
-from services.common.database.urls import admin_url
+
+if TYPE_CHECKING:
+    import grpc
 
 _PR_SET_PDEATHSIG = 1
 
@@ -89,6 +91,9 @@ class Child:
 
 
 def check_postgres(url: str) -> None:
+    import psycopg2
+
+    from services.common.database.urls import admin_url
 
     try:
         psycopg2.connect(admin_url(url), connect_timeout=3).close()
@@ -104,6 +109,8 @@ def check_postgres(url: str) -> None:
 
 
 def check_redis(url: str) -> None:
+    import redis
+
     client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
     try:
         client.ping()
@@ -119,6 +126,10 @@ def check_redis(url: str) -> None:
 
 def grpc_serving(addr: str, credentials: grpc.ChannelCredentials | None = None) -> Callable[[], bool]:
     """A readiness check of grpc.health.v1 at `addr`, over TLS when given credentials."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from services.common.channels import dial_addr
 
     def check() -> bool:
         try:

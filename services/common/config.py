@@ -234,3 +234,14 @@ def _check_tls(settings: Settings) -> None:
             "FULFILLMENT_TLS_CA turns on mutual TLS, which also needs FULFILLMENT_TLS_CERT and "
             "FULFILLMENT_TLS_KEY (this process's own certificate and key)"
         )
+
+
+def gateway_url(settings: Settings) -> str:
+    """Where a caller on this machine reaches the gateway: GATEWAY_HOST, or loopback when
+    it binds every interface."""
+    host = settings.gateway_host
+    if host in ("0.0.0.0", "::", "[::]"):
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{settings.gateway_port}"

@@ -135,6 +135,19 @@ def test_every_series_the_dashboard_and_the_alerts_name_is_served(observed: Obse
     assert "envoy" in served["envoy_http_downstream_rq_xx"]
 
 
+def test_the_monitor_in_the_worker_process_serves_its_series_alone(observed: ObservedStack) -> None:
+    """`up` runs the monitor as a thread of the worker's process (tracing off): each
+    endpoint still serves only its own part's series, so that no sum over the parts counts
+    one twice (the dashboard sums process memory and stale orders over them)."""
+    worker = {base_name(n) for n in series_in(observed.scrape_text("worker"))}
+    monitor = {base_name(n) for n in series_in(observed.scrape_text("monitor"))}
+    assert "fulfillment_stale_orders_total" in monitor
+    assert "fulfillment_stale_orders_total" not in worker
+    assert {"process_resident_memory_bytes", "fulfillment_step_duration_seconds"} <= worker
+    assert not {"process_resident_memory_bytes", "fulfillment_step_duration_seconds"} & monitor
+    assert "fulfillment_lifecycle_queue_length" in worker & monitor  # the contract: both
+
+
 def test_the_traffic_moved_the_series_the_pages_watch(observed: ObservedStack) -> None:
     orders, inventory = observed.scrape("orders"), observed.scrape("inventory")
     assert total(orders, "fulfillment_orders_created_total") == 6

@@ -16,9 +16,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
 from services.common.auth.verify import LEEWAY_S
-from services.common.config import Settings
+from services.common.config import Settings, gateway_url
 from services.devtools.local_ca import LocalCa, write_local_ca
-from services.gateway import envoy_command, gateway_url, local_target, render_envoy_config
+from services.gateway import envoy_command, local_target, render_envoy_config
 from services.gateway_security import CLOCK_SKEW_S
 
 pytestmark = pytest.mark.unit

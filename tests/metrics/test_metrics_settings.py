@@ -46,12 +46,12 @@ def test_a_malformed_address_is_a_config_error_naming_the_variable(value: str) -
 
 
 def test_up_prints_where_each_part_serves_metrics_or_that_it_is_off(signing_key: str) -> None:
-    from services.stack import _banner
+    from services.stack_prepare import banner as up_banner
 
     settings = Settings.from_env(
         {"WORKER_METRICS_ADDR": "", "GATEWAY_ADMIN_PORT": "9911", "FULFILLMENT_AUTH_SIGNING_KEY": signing_key}
     )
-    banner = _banner(settings, workers=2)
+    banner = up_banner(settings, workers=2)
     assert "http://127.0.0.1:9101/metrics" in banner
     assert "http://127.0.0.1:9102/metrics" in banner
     assert "off (WORKER_METRICS_ADDR is empty)" in banner

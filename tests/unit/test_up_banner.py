@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 
 from services.common.config import Settings
-from services.stack import _banner
+from services.stack_prepare import banner
 
 pytestmark = pytest.mark.unit
 
 
 def banner_lines(**env: str) -> list[str]:
     settings = Settings.from_env({"FULFILLMENT_AUTH": "off", **env})
-    return _banner(settings, workers=2).splitlines()
+    return banner(settings, workers=2).splitlines()
 
 
 def test_up_prints_the_docs_console_and_document_urls_under_the_gateway() -> None:

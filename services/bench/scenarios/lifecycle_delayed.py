@@ -90,8 +90,8 @@ def contract_delays() -> dict[str, str]:
 
 
 def up_lifecycle_parts(settings: Settings, state_dir: Path) -> dict[str, tuple[list[str], str]]:
-    """The worker's and the monitor's command lines and ready lines as `fulfillment up`
-    builds them with its default --workers."""
+    """The worker's command line and ready line as `fulfillment up` builds them with its
+    default --workers, and the monitor's when `up` runs it in its own process (tracing on)."""
     from services.cli import build_parser
     from services.stack import Stack
 
@@ -121,7 +121,7 @@ async def run(ctx: ScenarioContext) -> dict[str, Any]:
         _park_earlier_orders(env.database_url, env.settings.redis_url)
         for name in ("worker", "monitor"):
             env.stop(name)
-            args, ready_line = parts[name]
+        for name, (args, ready_line) in parts.items():  # the monitor: in the worker, or alone
             env.start(name, args, _log_shows(env, name, ready_line), extra_env=delays)
     products = await seed_products(
         env.settings.inventory_addr, f"{ctx.tag}-delayed", 50, 10_000_000,
@@ -135,7 +135,8 @@ async def run(ctx: ScenarioContext) -> dict[str, Any]:
     redriven_before = _monitor_redrives(env.settings.monitor_metrics_addr)
     sampler = _Sampler(env, customer)
     intake, counts = await _run_open_loop(ctx, sizes, payloads, sampler)
-    monitor_alive = "monitor" in env.processes and env.processes["monitor"].alive()
+    monitor_host = "monitor" if "monitor" in parts else "worker"
+    monitor_alive = monitor_host in env.processes and env.processes[monitor_host].alive()
     redriven_after = _monitor_redrives(env.settings.monitor_metrics_addr)
     worker_peak = sampler.worker_peak()
     if env.own_stack:
