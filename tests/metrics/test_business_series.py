@@ -138,11 +138,13 @@ def test_a_watch_stream_is_open_while_watched_and_counted_when_it_ends(
     assert next(stream).status == Status.PENDING
     assert delta(before, read_metrics(), WATCHES) == 1
     stream.cancel()
-    ended = wait_until(
-        lambda: (s := read_metrics()).value(WATCHES) == before.value(WATCHES) and s, timeout=10,
-        what="the watch stream to close",
-    )
     labels = {"grpc_service": ORDER_SERVICE, "grpc_method": "WatchOrder"}
+    # The gauge drops as the handler ends, the RPC is counted an instant later: wait for both.
+    ended = wait_until(
+        lambda: (s := read_metrics()).value(WATCHES) == before.value(WATCHES)
+        and delta(before, s, HANDLED, **labels, grpc_code="CANCELLED") > 0 and s,
+        timeout=10, what="the watch stream to close and be counted",
+    )
     assert delta(before, ended, HANDLED, **labels, grpc_code="CANCELLED") == 1
     assert delta(before, ended, "grpc_server_handling_seconds_count", **labels) == 1
 
@@ -152,7 +154,11 @@ def test_a_watch_stream_is_open_while_watched_and_counted_when_it_ends(
         orders_pb2.WatchOrderRequest(order_id=order.order_id), timeout=30
     )]
     assert statuses == [Status.CANCELED]
-    assert delta(ended, read_metrics(), HANDLED, **labels, grpc_code="OK") == 1
+    finished = wait_until(
+        lambda: delta(ended, s := read_metrics(), HANDLED, **labels, grpc_code="OK") > 0 and s,
+        timeout=10, what="the ended stream to be counted",
+    )
+    assert delta(ended, finished, HANDLED, **labels, grpc_code="OK") == 1
 
 
 def test_orders_by_status_is_the_databases_count(
