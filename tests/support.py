@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import logging
 import os
 import signal
 import subprocess
@@ -19,6 +21,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.common.config import Settings
+from services.common.logs import JsonFormatter
 from services.common.server import RunningServer, ServerSecurity, ServiceParts, start_server
 from services.devtools import stores
 from services.devtools.processes import kill_group
@@ -202,3 +205,15 @@ def wait_healthy(addr: str, timeout: float = 20.0, service: str = "") -> None:
         lambda: health_status(addr, service) == health_pb2.HealthCheckResponse.SERVING,
         timeout=timeout, what=f"{addr} to report SERVING",
     )
+
+
+class JsonLines(logging.Handler):
+    """Keeps what a part logs, each line as JsonFormatter writes it, parsed back."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.setFormatter(JsonFormatter(service))
+        self.lines: list[dict[str, object]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(self.format(record)))

@@ -3,7 +3,6 @@ the trace spells them; outside one, or with tracing off, it carries neither."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 
@@ -11,24 +10,15 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from services.common import tracing
-from services.common.logs import JsonFormatter, log_event
+from services.common.logs import log_event
+from tests.support import JsonLines
 
 pytestmark = pytest.mark.unit
 
 
-class Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.setFormatter(JsonFormatter("worker"))
-        self.lines: list[dict[str, object]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(json.loads(self.format(record)))
-
-
 @pytest.fixture
-def lines() -> Iterator[Lines]:
-    handler = Lines()
+def lines() -> Iterator[JsonLines]:
+    handler = JsonLines("worker")
     logger = logging.getLogger("tests.tracing.lines")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
@@ -41,7 +31,7 @@ def log(event: str, **fields: object) -> None:
 
 
 def test_a_line_inside_a_span_carries_its_trace_and_span_ids(
-    lines: Lines, spans: InMemorySpanExporter
+    lines: JsonLines, spans: InMemorySpanExporter
 ) -> None:
     with tracing.span("step", order_id="o-1"):
         log("outer", order_id="o-1")
@@ -60,7 +50,7 @@ def test_a_line_inside_a_span_carries_its_trace_and_span_ids(
     assert "trace_id" not in third and "span_id" not in third
 
 
-def test_with_tracing_off_lines_carry_no_trace_fields(lines: Lines) -> None:
+def test_with_tracing_off_lines_carry_no_trace_fields(lines: JsonLines) -> None:
     assert not tracing.tracing_enabled()
     with tracing.span("step") as span:
         span.set_attribute("order_id", "o-2")

@@ -3,7 +3,6 @@ its log lines say which part it is, and its /metrics registry is its own."""
 
 from __future__ import annotations
 
-import json
 import logging
 import subprocess
 import sys
@@ -13,26 +12,17 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 
-from services.common.logs import JsonFormatter, log_event, speak_as
+from services.common.logs import log_event, speak_as
 from services.stale_monitor.metrics import PrometheusStaleMetrics
+from tests.support import JsonLines
 
 pytestmark = pytest.mark.unit
 
 
-class Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.setFormatter(JsonFormatter("worker"))
-        self.lines: list[dict[str, object]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(json.loads(self.format(record)))
-
-
 @pytest.fixture
-def root_lines() -> Iterator[Lines]:
+def root_lines() -> Iterator[JsonLines]:
     root = logging.getLogger()
-    handler, level = Lines(), root.level
+    handler, level = JsonLines("worker"), root.level
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     yield handler
@@ -40,7 +30,7 @@ def root_lines() -> Iterator[Lines]:
     root.setLevel(level)
 
 
-def test_lines_from_the_hosted_thread_say_its_part_and_the_others_the_host(root_lines: Lines) -> None:
+def test_lines_from_the_hosted_thread_say_its_part_and_the_others_the_host(root_lines: JsonLines) -> None:
     logger = logging.getLogger("tests.hosted")
     speak_as("hosted-part-thread", "monitor")
     hosted = threading.Thread(target=lambda: log_event(logger, "swept"), name="hosted-part-thread")
