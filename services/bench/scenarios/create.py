@@ -94,6 +94,7 @@ async def run(ctx: ScenarioContext) -> dict[str, Any]:
     # The targets are set at c=32; a smaller run is judged at its highest level.
     judged = next((r for r in rows if r["concurrency"] == 32), rows[-1])
     level, figures = judged["concurrency"], judged["system"]
+    tail_over_echo = round(ratio(figures["p99_ms"], judged["limit"]["p99_ms"]), 2)
     targets = [
         target(
             f"create orders/s at c={level}",
@@ -103,6 +104,15 @@ async def run(ctx: ScenarioContext) -> dict[str, Any]:
             "orders/s",
         ),
         target(f"create p99 at c={level}", "< 50 ms", figures["p99_ms"], figures["p99_ms"] < 50, "ms"),
+        # Issue 15's, as ratios to the echo server measured beside it.
+        target(
+            f"create share of the echo limit at c={level}", ">= 33%", judged["ratio"] * 100,
+            judged["ratio"] >= 0.33, "%",
+        ),
+        target(
+            f"create p99 over the echo's p99 at c={level}", "<= 3x", tail_over_echo,
+            tail_over_echo <= 3, "x",
+        ),
     ]
     return {
         "what": "unary CreateOrder, 1-3 items, fresh request_id",

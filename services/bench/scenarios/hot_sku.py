@@ -82,7 +82,8 @@ async def run(ctx: ScenarioContext) -> dict[str, Any]:
         "verdicts": verdicts,
         "targets": [
             target("hot-sku reservations/s", ">= 1000", system.throughput, system.throughput >= 1000, "/s"),
-            target("hot-sku share of raw UPDATE", ">= 50%", share * 100, share >= 0.5, "%"),
+            # Issue 15: group commit is to beat the one-UPDATE-per-reservation limit twice over.
+            target("hot-sku share of raw UPDATE", ">= 200%", share * 100, share >= 2.0, "%"),
             target("hot-sku zero oversell", "yes", float(all(verdicts.values())), all(verdicts.values())),
         ],
     }
