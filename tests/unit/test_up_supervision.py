@@ -52,3 +52,16 @@ def test_a_worker_is_not_judged_before_it_is_ready_or_within_the_grace_after_sta
     fresh = Child("worker", [], liveness_file=tmp_path / "none", started_at=now - 5, ready_line_seen=True)
     assert not fresh.hung(now)
     assert Child("monitor", [], started_at=now - 1000, ready_line_seen=True).hung(now) is False
+
+
+@pytest.mark.parametrize(("level", "parts_level"), [("WARNING", "INFO"), ("ERROR", "INFO"), ("DEBUG", None)])
+def test_up_keeps_the_parts_at_info_so_their_ready_lines_reach_it(
+    tmp_path: Path, level: str, parts_level: str | None
+) -> None:
+    from services.common.config import Settings
+    from services.stack import Stack
+
+    stack = Stack(Settings.from_env({"FULFILLMENT_LOG_LEVEL": level}), 2, lambda _line: None, tmp_path)
+    inherited = os.environ.get("FULFILLMENT_LOG_LEVEL")
+    assert stack.child_env.get("FULFILLMENT_LOG_LEVEL") == (parts_level or inherited)
+    assert all(child.ready_line or child.check for child in stack.children)
