@@ -23,6 +23,7 @@ import asyncio
 import os
 import random
 import statistics
+import sys
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -119,6 +120,10 @@ def create_params(_caller: int, _call: int, count: int = 1) -> tuple[RawStatemen
     }
 
 
+class OrdersExhausted(RuntimeError):
+    """A caller walked every order of its share to the end of PATH within one measurement."""
+
+
 class Advances:
     """Each caller walks orders of its own along the normal path, one transition per call:
     every call a real compare-and-set, history row and notification, callers never meet."""
@@ -136,8 +141,14 @@ class Advances:
 
     def params(self, caller: int, call: int) -> tuple[RawStatement, Params]:
         step = call % (len(PATH) - 1)
+        share = self._shares[caller]
+        if call // (len(PATH) - 1) >= len(share):
+            raise OrdersExhausted(
+                f"a caller walked all {len(share)} of its orders to {PATH[-1]} within one "
+                "measurement: run with a larger --orders-to-advance"
+            )
         return ADVANCE, {
-            "order_id": self._shares[caller][call // (len(PATH) - 1)],
+            "order_id": share[call // (len(PATH) - 1)],
             "from_status": PATH[step],
             "to_status": PATH[step + 1],
             "note": "bench",
@@ -260,7 +271,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--orders-to-advance", type=int, default=ORDERS_TO_ADVANCE)
-    uvloop.run(run(parser.parse_args()))
+    try:
+        uvloop.run(run(parser.parse_args()))
+    except OrdersExhausted as exc:
+        sys.exit(f"error: {exc}")
 
 
 if __name__ == "__main__":
