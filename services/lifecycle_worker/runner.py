@@ -27,7 +27,6 @@ from services.common.metrics.broker import LifecycleQueueCollector
 from services.common.metrics.endpoint import PartMetrics
 from services.common.tracing import shutdown_tracing
 from services.lifecycle_worker.celery_app import create_worker_app, start_tracing
-from services.stale_monitor.runner import EmbeddedMonitor
 
 POOLS = ("prefork", "threads")
 
@@ -56,9 +55,13 @@ def run_worker(
     if pool == "threads":
         start_tracing()  # the steps run in this process (prefork: in each pool child)
     metrics.serve()
-    # Started once the worker consumes (threads pool only: services.cli).
-    monitor = EmbeddedMonitor(settings) if with_monitor else None
-    if monitor is not None:
+    # Started once the worker consumes (threads pool only: services.cli). Imported only
+    # then: a worker without it loads none of the monitor's modules.
+    monitor = None
+    if with_monitor:
+        from services.stale_monitor.runner import EmbeddedMonitor
+
+        monitor = EmbeddedMonitor(settings)
         worker_ready.connect(lambda **_: monitor.start(), weak=False)
     try:
         return run_celery_worker(app, "lifecycle", LIFECYCLE_QUEUE, concurrency, pool, settings.log_level)
